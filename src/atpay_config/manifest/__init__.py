@@ -1,0 +1,1 @@
+"""Loading manifests: YAML with source positions, limits, the typed model, the schema."""

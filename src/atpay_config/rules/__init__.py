@@ -1,0 +1,1 @@
+"""Findings, the policy engine, waivers and the rules that need code."""

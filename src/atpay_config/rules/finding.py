@@ -1,0 +1,61 @@
+"""The one finding model every output format renders (STYLE practice 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+Level = Literal["error", "warning", "info"]
+LEVELS: tuple[Level, ...] = ("error", "warning", "info")
+
+DOCS_BASE = "https://github.com/atpay-config/atpay-config/blob/main/docs/rules.md"
+
+
+def docs_url(rule: str) -> str:
+    """Link to a rule's documentation (anchor per rule id)."""
+    return f"{DOCS_BASE}#{rule.lower()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem at one place: what, where (1-based), and why (the fact)."""
+
+    rule: str
+    level: Level
+    message: str
+    file: str
+    line: int = 1
+    column: int = 1
+    pointer: str = ""
+    document: int = 0
+    fact: str | None = None
+    tenant: str | None = None
+    waived_by: str | None = field(default=None, compare=False)
+
+    @property
+    def docs(self) -> str:
+        return docs_url(self.rule)
+
+    def waive(self, reason: str) -> Finding:
+        return replace(self, waived_by=reason)
+
+    def sort_key(self) -> tuple[str, int, int, int, str]:
+        return (self.file, self.document, self.line, self.column, self.rule)
+
+    def to_json(self) -> dict[str, object]:
+        """The SPEC section 9 shape."""
+        out: dict[str, object] = {
+            "rule": self.rule,
+            "level": self.level,
+            "message": self.message,
+            "fact": self.fact,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "pointer": self.pointer,
+            "document": self.document,
+            "docs": self.docs,
+        }
+        if self.waived_by is not None:
+            out["waived"] = self.waived_by
+        return out
