@@ -59,3 +59,52 @@ class Finding:
         if self.waived_by is not None:
             out["waived"] = self.waived_by
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """What a rule is, for SARIF rule metadata, docs and `atpay policy` listings."""
+
+    id: str
+    level: Level
+    title: str
+    fact: str | None = None
+    description: str = ""
+
+    @property
+    def docs(self) -> str:
+        return docs_url(self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Counts for the summary line and the JSON `summary` object (SPEC section 9)."""
+
+    files: int
+    documents: int
+    errors: int
+    warnings: int
+    infos: int
+    waived: int
+
+    @classmethod
+    def of(cls, findings: list[Finding], *, files: int, documents: int) -> Summary:
+        active = [f for f in findings if f.waived_by is None]
+        return cls(
+            files=files,
+            documents=documents,
+            errors=sum(f.level == "error" for f in active),
+            warnings=sum(f.level == "warning" for f in active),
+            infos=sum(f.level == "info" for f in active),
+            waived=len(findings) - len(active),
+        )
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "files": self.files,
+            "documents": self.documents,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "infos": self.infos,
+            "waived": self.waived,
+        }
