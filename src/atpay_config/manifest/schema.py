@@ -133,7 +133,8 @@ def _messages(error: ValidationError, root: Mapping[str, Any]) -> Iterator[tuple
         elif pointer in ("/kind", ""):
             yield pointer, f"{where} must be {shown}", False
         else:
-            hint = _suggest(str(instance), options) if isinstance(instance, str) else ""
+            suggestible = isinstance(instance, str) and len(options) > 1
+            hint = _suggest(str(instance), options) if suggestible else ""
             yield pointer, f"{where} is {json.dumps(instance)}, expected {shown}{hint}", False
         return
     if validator == "type":
@@ -187,7 +188,7 @@ def check_kind(doc: SourceDocument) -> tuple[str | None, list[Finding]]:
             _finding(doc, "", f"document must be a mapping, not {_type_name(data)}", False)
         ]
     kind = data.get("kind")
-    if kind not in SCHEMA_FILES:
+    if not isinstance(kind, str) or kind not in SCHEMA_FILES:
         if kind is None:
             message = f"document has no 'kind'; expected one of {', '.join(SCHEMA_FILES)}"
         else:
