@@ -14,6 +14,8 @@ from click.testing import CliRunner
 
 from atpay_config.cli import cli
 
+pytest_plugins = ["tests.state_fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 IN_CI = os.environ.get("CI") == "true"
@@ -34,7 +36,9 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> RunCli:
     """Run `atpay ARGS...`; assert the exit code (`exit=`); return stdout/stderr."""
     monkeypatch.setenv("ATPAY_STATE", str(tmp_path / "state.db"))
 
-    def run(*args: str, exit: int = 0, input: str | None = None, env: dict[str, str] | None = None) -> CliResult:
+    def run(
+        *args: str, exit: int = 0, input: str | None = None, env: dict[str, str] | None = None
+    ) -> CliResult:
         runner = CliRunner()
         result = runner.invoke(cli, list(args), input=input, env=env, catch_exceptions=False)
         out = CliResult(result.exit_code, result.stdout, result.stderr)
@@ -54,6 +58,8 @@ def require_peer(command: str, *, why: str) -> str:
     path = shutil.which(command, path=os.pathsep.join([venv_bin, os.environ.get("PATH", "")]))
     if path is None:
         if IN_CI:
-            pytest.fail(f"peer {command!r} missing under CI=true ({why}); .ci/run should install it")
+            pytest.fail(
+                f"peer {command!r} missing under CI=true ({why}); .ci/run should install it"
+            )
         pytest.skip(f"{command} not installed ({why})")
     return path
