@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Protocol
 
 from atpay_config.errors import UsageError
@@ -22,7 +23,7 @@ from atpay_config.manifest.loader import (
 )
 from atpay_config.manifest.model import Manifest
 from atpay_config.manifest.schema import SCHEMA_RULE, check_kind, validate_document
-from atpay_config.rules import duplicate_tenant, waivers
+from atpay_config.rules import duplicate_tenant, key_secrets, waivers
 from atpay_config.rules.engine import (
     POLICY_RULE,
     Policy,
@@ -41,6 +42,12 @@ class FileRule(Protocol):
         self, source: SourceFile, manifests: Sequence[SourceDocument]
     ) -> list[Finding]: ...
 
+
+CODE_RULES: tuple[tuple[ModuleType, tuple[RuleInfo, ...]], ...] = (
+    (duplicate_tenant, (duplicate_tenant.RULE,)),
+    (key_secrets, (key_secrets.TAMPER, key_secrets.KEY_VALUES, key_secrets.MAC_ONLY_ENCRYPTED)),
+)
+"""The rules that need code, one module each (their docstrings are their documentation)."""
 
 BASE_RULES: tuple[RuleInfo, ...] = (
     RuleInfo(YAML_RULE, "error", "Unreadable or ambiguous YAML"),

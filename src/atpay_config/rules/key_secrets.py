@@ -123,8 +123,10 @@ class KeySecretsRule:
                 first,
                 "/spec/keys",
                 "key checks skipped (sops MAC, AT006): "
-                f"{check.skipped_reason or 'no age identity'}; "
-                "set SOPS_AGE_KEY_FILE to an identity that can decrypt this file",
+                + (
+                    check.skipped_reason
+                    or "no age identity; set SOPS_AGE_KEY_FILE to one that can decrypt this file"
+                ),
                 level="info",
             )
             return findings
