@@ -90,7 +90,7 @@ def _encryptor():  # type: ignore[no-untyped-def]
     from atpay_config.secrets.inplace import encrypt_text
 
     identity = parse_identity_file(DEMO_RECIPIENT_FILE.read_text())[0]
-    recipients = [identity.recipient()]
+    recipients = [str(identity.recipient())]
 
     def encrypt(text: str, path: str) -> str:
         return encrypt_text(text, path=path, recipients=recipients)

@@ -51,7 +51,7 @@ def measure_size(size: int) -> list[tuple[int, Measurement]]:
                 runs,
                 "atpay validate (schema+rules)",
                 [atpay, "validate", str(tenants), "--format", "json"],
-                env={"SOPS_AGE_KEY_FILE": "/nonexistent", "XDG_CONFIG_HOME": "/nonexistent"},
+                env={"SOPS_AGE_KEY_FILE": "", "SOPS_AGE_KEY": "", "XDG_CONFIG_HOME": str(DATA / "no-identity")},
             ),
         ),
         (

@@ -6,6 +6,7 @@ import datetime as dt
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,8 +16,10 @@ from atpay_config.report.findings import REPORTERS, ValidationResult
 from atpay_config.rules.engine import PolicyLoadError, load_policy_dirs, test_policy
 from atpay_config.rules.finding import Summary
 from atpay_config.rules.key_secrets import KeySecretsRule
-from atpay_config.secrets.identities import load_identities
 from atpay_config.validation import ValidationRun, load_policies, validate_paths
+
+if TYPE_CHECKING:
+    from atpay_config.secrets.age import Identity
 
 PROGRESS_MIN_FILES = 200
 
@@ -55,7 +58,7 @@ def run_validation(
         run = ValidationRun(findings=exc.findings)
         run.files = sorted({f.file for f in exc.findings})
         return run
-    rule = KeySecretsRule(identities=load_identities())
+    rule = KeySecretsRule(identity_source=_load_identities)
     return validate_paths(
         options.paths,
         policies=policies,
@@ -65,6 +68,12 @@ def run_validation(
         keep_fixtures=keep_fixtures,
         on_file=progress_reporter(),
     )
+
+
+def _load_identities() -> list[Identity]:
+    from atpay_config.secrets.identities import load_identities
+
+    return load_identities()
 
 
 def validation_result(run: ValidationRun) -> ValidationResult:

@@ -50,6 +50,7 @@ _NAN_RE = re.compile(r"\.(?:nan|NaN|NAN)\Z")
 
 # Plain scalars that YAML 1.1 (PyYAML, old tooling) and YAML 1.2 (sops's yaml.v3)
 # read as different types. Quoting them removes the ambiguity.
+_AMBIGUOUS_STARTS = frozenset("yYnNoO0123456789+-")
 _YAML11_BOOL_RE = re.compile(r"(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)\Z")
 _YAML11_NUMBER_RE = re.compile(
     r"[-+]?(?:0[0-7_]+|0b[01_]+|[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?"
@@ -285,8 +286,32 @@ class _DocumentBuilder:
     def feed(self, event: yaml.Event) -> None:
         mark = event.start_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        if isinstance(event, yaml.ScalarEvent):
-            self._count(1, line, column)
+        if type(event) is yaml.ScalarEvent:
+            self.nodes += 1
+            if self.nodes > MAX_NODES:
+                self._count(0, line, column)
+            frame = self.stack[-1] if self.stack else None
+            if (
+                frame is not None
+                and frame[2] is _NO_KEY
+                and type(frame[0]) is dict
+                and not event.style
+                and event.implicit[0]
+                and not event.tag
+                and not event.anchor
+            ):
+                # The hot path: a plain key of a mapping (most scalars are keys or values).
+                key = event.value
+                if not key or _resolve_plain(key).__class__ is not str:
+                    self._attach(self._scalar(event, line, column, None), line, column, None, None)
+                    return
+                key_pointer = f"{frame[1]}/{escape_pointer_token(key)}"
+                if key in frame[0]:
+                    self._attach(key, line, column, None, None)
+                    return
+                self.key_positions[key_pointer] = (line, column)
+                frame[2] = key
+                return
             pointer = self._pointer_for_child()
             value = self._scalar(event, line, column, pointer)
             if pointer is not None:
@@ -374,7 +399,7 @@ class _DocumentBuilder:
             return float(resolved) if expected == "float" else resolved
         if not plain:
             return value
-        ambiguity = yaml11_ambiguity(value)
+        ambiguity = yaml11_ambiguity(value) if value[:1] in _AMBIGUOUS_STARTS else None
         if ambiguity is not None:
             self.findings.append(
                 _finding(
@@ -433,8 +458,9 @@ def load_text(text: str, path: str) -> SourceFile:
     builder: _DocumentBuilder | None = None
     index = -1
     skip_document = False
+    parser = _EventLoader(text)
     try:
-        for event in yaml.parse(text, Loader=_EventLoader):
+        while (event := parser.get_event()) is not None:
             if isinstance(event, yaml.DocumentStartEvent):
                 index += 1
                 builder = _DocumentBuilder(path, index, findings)
@@ -492,6 +518,8 @@ def load_text(text: str, path: str) -> SourceFile:
         findings.append(
             _finding(path, f"YAML error: {_one_line(str(exc))}", 1, 1, document=max(index, 0))
         )
+    finally:
+        parser.dispose()
     if not documents and not findings:
         findings.append(
             _finding(

@@ -13,15 +13,16 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from atpay_config.manifest.loader import SourceDocument, escape_pointer_token
 from atpay_config.resources import schema_path
 from atpay_config.rules.conditions import Predicate, compile_condition
 from atpay_config.rules.finding import Finding
+
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_RULE = "schema"
 API_VERSION = "atpay/v1"
@@ -48,7 +49,17 @@ class CompiledSchema:
     kind: str
     schema: Mapping[str, Any]
     is_valid: Predicate
-    validator: jsonschema.Draft202012Validator
+
+    def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
+        """jsonschema's detailed errors: only invalid documents get here."""
+        return _validator(self.kind).iter_errors(instance)
+
+
+@cache
+def _validator(kind: str) -> jsonschema.Draft202012Validator:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(compiled_schema(kind).schema)
 
 
 @cache
@@ -58,8 +69,7 @@ def compiled_schema(kind: str) -> CompiledSchema:
     return CompiledSchema(
         kind=kind,
         schema=schema,
-        is_valid=compile_condition(schema),
-        validator=jsonschema.Draft202012Validator(schema),
+        is_valid=compile_condition(schema, trusted=True),
     )
 
 
@@ -169,7 +179,9 @@ def _messages(error: ValidationError, root: Mapping[str, Any]) -> Iterator[tuple
 
 def _leaf_errors(error: ValidationError) -> Iterator[ValidationError]:
     if error.context and error.validator in ("anyOf", "oneOf"):
-        best = jsonschema.exceptions.best_match(error.context)
+        from jsonschema.exceptions import best_match
+
+        best = best_match(error.context)
         if best is not None:
             yield from _leaf_errors(best)
             return
@@ -230,7 +242,7 @@ def validate_document(doc: SourceDocument, kind: str) -> list[Finding]:
         return []
     findings: list[Finding] = []
     seen: set[tuple[str, str]] = set()
-    errors = sorted(compiled.validator.iter_errors(doc.data), key=lambda e: list(map(str, e.path)))
+    errors = sorted(compiled.iter_errors(doc.data), key=lambda e: list(map(str, e.path)))
     for error in errors:
         for leaf in _leaf_errors(error):
             for pointer, message, at_key in _messages(leaf, compiled.schema):

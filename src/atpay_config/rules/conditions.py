@@ -14,8 +14,6 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import jsonschema
-
 Predicate = Callable[[Any], bool]
 
 _ANNOTATIONS = frozenset(
@@ -35,6 +33,10 @@ _ANNOTATIONS = frozenset(
         "definitions",
     }
 )
+
+
+class InvalidCondition(ValueError):
+    """The condition is not a valid JSON Schema; the message says why."""
 
 
 class Unsupported(Exception):
@@ -266,12 +268,24 @@ class _Compiler:
     kw_else = kw_then
 
 
-def compile_condition(schema: Mapping[str, Any] | bool) -> Predicate:
-    """A predicate equivalent to `jsonschema` validity of `schema` (draft 2020-12)."""
-    jsonschema.Draft202012Validator.check_schema(schema)
+def compile_condition(schema: Mapping[str, Any] | bool, *, trusted: bool = False) -> Predicate:
+    """A predicate equivalent to `jsonschema` validity of `schema` (draft 2020-12).
+
+    `trusted` skips the meta-schema check for the schemas and policies we ship
+    (a test checks them), so a clean run never has to import `jsonschema`.
+    """
+    if not trusted:
+        import jsonschema
+
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise InvalidCondition(exc.message) from None
     try:
         return _Compiler(schema).compile(schema)
     except Unsupported:
+        import jsonschema
+
         validator = jsonschema.Draft202012Validator(schema)
         fallback: Predicate = validator.is_valid
         return fallback

@@ -20,13 +20,15 @@ whose `metadata.tenant` was changed after encryption (AT005).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from atpay_config.manifest.loader import SourceDocument, SourceFile
 from atpay_config.rules.finding import Finding, Level, RuleInfo
-from atpay_config.secrets.age import Identity
-from atpay_config.secrets.sops import inspect_file
+
+if TYPE_CHECKING:
+    from atpay_config.secrets.age import Identity
 
 TAMPER = RuleInfo(
     "AT005",
@@ -53,14 +55,43 @@ MAC_ONLY_ENCRYPTED = RuleInfo(
 
 @dataclass
 class KeySecretsRule:
-    """Decrypting checks of one file; the identities come from the sops conventions."""
+    """Decrypting checks of one file; identities are loaded on the first encrypted file."""
 
-    identities: Sequence[Identity] = field(default_factory=list)
+    identity_source: Callable[[], Sequence[Identity]] = list
     rules: Sequence[RuleInfo] = (TAMPER, KEY_VALUES, MAC_ONLY_ENCRYPTED)
+    _identities: Sequence[Identity] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def identities(self) -> Sequence[Identity]:
+        if self._identities is None:
+            self._identities = self.identity_source()
+        return self._identities
 
     def check_file(self, source: SourceFile, manifests: Sequence[SourceDocument]) -> list[Finding]:
         if source.text is None or not _has_encryption(manifests):
             return []
+        if not self.identities and all("sops" in doc.data for doc in manifests):
+            # Nothing to verify without an identity: the schema has checked the sops
+            # block's shape, the AT005 policy the envelopes. Say what was skipped.
+            first = manifests[0]
+            line, column = first.locate("/spec/keys")
+            return [
+                Finding(
+                    KEY_VALUES.id,
+                    "info",
+                    "key checks skipped (sops MAC, AT006): no age identity; set "
+                    "SOPS_AGE_KEY_FILE or SOPS_AGE_KEY to one that can decrypt this file",
+                    source.path,
+                    line,
+                    column,
+                    "/spec/keys",
+                    first.index,
+                    fact=KEY_VALUES.fact,
+                    tenant=_tenant(first),
+                )
+            ]
+        from atpay_config.secrets.sops import inspect_file  # crypto only for encrypted files
+
         check = inspect_file(source.text, path=source.path, identities=self.identities or None)
         findings: list[Finding] = []
 

@@ -92,6 +92,10 @@ class X25519Recipient:
 
     public_key: bytes
 
+    def __post_init__(self) -> None:
+        if len(self.public_key) != 32:
+            raise AgeError(f"malformed age recipient: {len(self.public_key)}-byte key, expected 32")
+
     @classmethod
     def parse(cls, s: str) -> X25519Recipient:
         """Parse `age1…`; the message never quotes the input (it may be a pasted secret)."""
@@ -111,8 +115,6 @@ class X25519Recipient:
             raise AgeError(f"malformed age recipient: {exc}; expected age1…") from None
         if hrp != RECIPIENT_HRP:
             raise AgeError("not an age X25519 recipient; expected a lowercase age1… string")
-        if len(data) != 32:
-            raise AgeError(f"malformed age recipient: {len(data)}-byte key, expected 32")
         return cls(data)
 
     def __str__(self) -> str:

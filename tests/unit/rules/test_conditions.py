@@ -13,7 +13,12 @@ from hypothesis import strategies as st
 from atpay_config.manifest.loader import load_file
 from atpay_config.manifest.schema import SCHEMA_FILES
 from atpay_config.resources import builtin_policies_dir, schema_path
-from atpay_config.rules.conditions import _Compiler, compile_condition, json_equal
+from atpay_config.rules.conditions import (
+    InvalidCondition,
+    _Compiler,
+    compile_condition,
+    json_equal,
+)
 
 json_values = st.recursive(
     st.none()
@@ -118,5 +123,10 @@ def test_unsupported_keywords_fall_back_to_jsonschema() -> None:
 
 
 def test_an_invalid_condition_is_rejected() -> None:
-    with pytest.raises(jsonschema.SchemaError):
+    with pytest.raises(InvalidCondition, match="not-a-type"):
         compile_condition({"type": "not-a-type"})
+
+
+def test_shipped_schemas_and_policies_are_valid_json_schemas() -> None:
+    for name, schema in _shipped():
+        jsonschema.Draft202012Validator.check_schema(schema)

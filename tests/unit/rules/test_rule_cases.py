@@ -28,7 +28,7 @@ EXPECT_RE = re.compile(r"#\s*expect:\s*(\S+)\s+(\d+):(\d+)")
 
 def _rule() -> KeySecretsRule:
     identities = parse_identity_file(DEMO_IDENTITY.read_text()) if DEMO_IDENTITY.exists() else []
-    return KeySecretsRule(identities=identities)
+    return KeySecretsRule(identity_source=lambda: identities)
 
 
 def findings_of(path: Path) -> list[tuple[str, int, int]]:

@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import require_peer
 
 from atpay_config.secrets import age
@@ -70,17 +69,13 @@ PLAINTEXTS = _plaintexts()
 
 @pytest.mark.parametrize("name", PLAINTEXTS)
 @pytest.mark.parametrize("armor", [False, True], ids=["binary", "armored"])
-def test_age_decrypts_what_we_encrypt(
-    age_bin: str, tmp_path: Path, name: str, armor: bool
-) -> None:
+def test_age_decrypts_what_we_encrypt(age_bin: str, tmp_path: Path, name: str, armor: bool) -> None:
     identity, key_file = _our_key_file(tmp_path)
     data = age.encrypt(PLAINTEXTS[name], [identity.recipient()], armor=armor)
     assert _run(age_bin, "-d", "-i", str(key_file), stdin=data) == PLAINTEXTS[name]
 
 
-def test_age_decrypts_our_file_with_any_of_several_recipients(
-    age_bin: str, tmp_path: Path
-) -> None:
+def test_age_decrypts_our_file_with_any_of_several_recipients(age_bin: str, tmp_path: Path) -> None:
     ours, key_file = _our_key_file(tmp_path)
     others = [age.X25519Identity.generate() for _ in range(3)]
     data = age.encrypt(b"several", [o.recipient() for o in others] + [ours.recipient()])
@@ -118,12 +113,8 @@ def test_we_decrypt_age_files_with_several_recipients_and_identity_files(
 ) -> None:
     ours, key_file = _our_key_file(tmp_path)
     other = age.X25519Identity.generate()
-    data = _run(
-        age_bin, "-r", str(other.recipient()), "-R", str(key_file.with_suffix(".pub")), stdin=b""
-    ) if False else _run(
-        age_bin, "-r", str(other.recipient()), "-i", str(key_file), "-e", stdin=b"to both"
-    )
-    # `-e -i` encrypts to the identity file's recipient as well.
+    # `-e -i FILE` also encrypts to the recipient of each identity in FILE (our key file).
+    data = _run(age_bin, "-e", "-r", str(other.recipient()), "-i", str(key_file), stdin=b"to both")
     assert age.decrypt(data, [ours]) == b"to both"
     assert age.decrypt(data, [other]) == b"to both"
     with pytest.raises(age.NoIdentityMatchError):

@@ -7,6 +7,7 @@ never masked by a later MAC or "no match" error.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import zlib
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from atpay_config.secrets import age
+from atpay_config.secrets import armor as pem
 
 TESTKIT = Path(__file__).resolve().parents[2] / "data" / "age-testkit"
 NOT_VECTORS = {"README.upstream.md", "PROVENANCE.md"}
@@ -36,9 +38,11 @@ class Vector:
     identities: list[str] = field(default_factory=list)
     passphrases: list[str] = field(default_factory=list)
     armored: bool = False
+    file_key: bytes = b""
     body: bytes = b""
 
 
+@functools.cache
 def load_vector(path: Path) -> Vector:
     head, _, body = path.read_bytes().partition(b"\n\n")
     fields: dict[str, list[str]] = {}
@@ -54,6 +58,7 @@ def load_vector(path: Path) -> Vector:
         identities=fields.get("identity", []),
         passphrases=fields.get("passphrase", []),
         armored=fields.get("armored") == ["yes"],
+        file_key=bytes.fromhex(fields["file key"][0]) if "file key" in fields else b"",
         body=body,
     )
 
@@ -108,3 +113,32 @@ def test_successful_vectors_fail_with_a_wrong_identity(path: Path) -> None:
     wrong: list[age.Identity] = [age.X25519Identity.generate(), age.ScryptIdentity("not it")]
     with pytest.raises(age.NoIdentityMatchError):
         age.decrypt(vector.body, wrong)
+
+
+HEADER_PARSES = [
+    p
+    for p in VECTORS
+    if load_vector(p).expect not in ("header failure", "armor failure", "HMAC failure")
+]
+
+
+@pytest.mark.parametrize("path", HEADER_PARSES, ids=[p.name for p in HEADER_PARSES])
+def test_our_header_encoder_reproduces_every_valid_header(path: Path) -> None:
+    """Parse, re-encode with the vector's file key: byte for byte (canonical wrapping, MAC)."""
+    vector = load_vector(path)
+    data = pem.decode(vector.body) if vector.armored else vector.body
+    header = age._parse_header(data)
+    assert age._encode_header(header.stanzas, vector.file_key) == data[: header.end]
+
+
+ARMORED_SUCCESSES = [
+    p for p in VECTORS if load_vector(p).armored and load_vector(p).expect == "success"
+]
+
+
+@pytest.mark.parametrize("path", ARMORED_SUCCESSES, ids=[p.name for p in ARMORED_SUCCESSES])
+def test_our_armor_encoder_reproduces_valid_armor(path: Path) -> None:
+    """Up to the whitespace and CRLF the spec tolerates, our armor is the same bytes."""
+    body = load_vector(path).body
+    normalized = body.strip().replace(b"\r\n", b"\n") + b"\n"
+    assert pem.encode(pem.decode(body)) == normalized
