@@ -108,12 +108,7 @@ class _Compiler:
             if keyword in _ANNOTATIONS:
                 continue
             checks.append(self.keyword(keyword, argument, schema))
-        if not checks:
-            return lambda value: True
-        if len(checks) == 1:
-            return checks[0]
-        frozen = tuple(checks)
-        return lambda value: all(check(value) for check in frozen)
+        return _all_of(checks)
 
     def keyword(self, keyword: str, argument: Any, schema: Mapping[str, Any]) -> Predicate:
         method = getattr(self, "kw_" + keyword.replace("$", "dollar_"), None)
@@ -126,6 +121,10 @@ class _Compiler:
         names = (argument,) if isinstance(argument, str) else tuple(argument)
         for name in names:
             _is_type(None, name)  # raises Unsupported for unknown names
+        simple = {"object": dict, "array": list, "string": str}
+        if len(names) == 1 and names[0] in simple:
+            kind = simple[names[0]]
+            return lambda value: isinstance(value, kind)
         return lambda value: any(_is_type(value, name) for name in names)
 
     def kw_const(self, argument: Any, schema: Mapping[str, Any]) -> Predicate:
@@ -241,8 +240,7 @@ class _Compiler:
         return self.ref(argument)
 
     def kw_allOf(self, argument: Any, schema: Mapping[str, Any]) -> Predicate:
-        parts = tuple(self.compile(sub) for sub in argument)
-        return lambda value: all(part(value) for part in parts)
+        return _all_of([self.compile(sub) for sub in argument])
 
     def kw_anyOf(self, argument: Any, schema: Mapping[str, Any]) -> Predicate:
         parts = tuple(self.compile(sub) for sub in argument)
@@ -266,6 +264,26 @@ class _Compiler:
         return lambda value: True  # evaluated by `if`
 
     kw_else = kw_then
+
+
+def _all_of(checks: list[Predicate]) -> Predicate:
+    """One predicate for "every check holds", without a generator per call (hot path)."""
+    if not checks:
+        return lambda value: True
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda value: first(value) and second(value)
+    frozen = tuple(checks)
+
+    def every(value: Any) -> bool:
+        for check in frozen:
+            if not check(value):
+                return False
+        return True
+
+    return every
 
 
 def compile_condition(schema: Mapping[str, Any] | bool, *, trusted: bool = False) -> Predicate:
