@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 from atpay_config.autotask import operations as ops
@@ -90,6 +90,29 @@ def key_fingerprints(public_key: str, private_key: str, *, salt: str) -> KeyFing
     )
 
 
+Change = Literal["+", "~", "-"]
+"""How a step reads in a plan: `+` switches something on, `~` changes it, `-` switches it off."""
+
+
+def change_of(step: PlanStep, before: TenantState, key_change: str) -> Change:
+    """The marker of `step` run on `before` (computed once, saved with the plan)."""
+    if step.action == ACTIVATE:
+        return "+"
+    if step.action == DEACTIVATE:
+        return "-"
+    if step.action == REQUEST_SALES_CONTACT:
+        return "~" if before.sales_contact_requested else "+"
+    if step.action == RECORD_GATEWAY:
+        return "+" if step.args.get("account_active") else "-"
+    if step.action == SAVE_KEYS:
+        return "+" if key_change == "new" else "~"
+    if step.action == SET_PAYMENT_TYPES:
+        if not step.args.get("types"):
+            return "-"
+        return "~" if before.payment_types.for_environment(step.args["environment"]) else "+"
+    return "~"
+
+
 @dataclass(frozen=True)
 class PlanStep:
     """One write, as the simulation's operation and its JSON-safe arguments (never a key)."""
@@ -99,6 +122,7 @@ class PlanStep:
     fact: str
     description: str
     args: Mapping[str, Any] = field(default_factory=dict)
+    change: Change = "~"
 
     @property
     def label(self) -> str:
@@ -113,6 +137,7 @@ class PlanStep:
             "fact": self.fact,
             "description": self.description,
             "args": dict(self.args),
+            "change": self.change,
         }
 
     @classmethod
@@ -123,6 +148,7 @@ class PlanStep:
             fact=str(doc["fact"]),
             description=str(doc["description"]),
             args=dict(doc.get("args") or {}),
+            change=doc.get("change", "~"),
         )
 
 
@@ -369,7 +395,7 @@ def plan_tenant(
         except RefusedByAutotask as exc:
             return _refused(manifest, stored_state, state_version, notes, key_change, exc.message)
         if result.changed:
-            steps.append(planned)
+            steps.append(replace(planned, change=change_of(planned, state, key_change)))
             state = result.state
     return TenantPlan(
         tenant,

@@ -18,12 +18,6 @@ from typing import Any
 from atpay_config.plan.build import Plan
 from atpay_config.plan.planfile import SavedPlan
 from atpay_config.plan.planner import (
-    ACTIVATE,
-    DEACTIVATE,
-    RECORD_GATEWAY,
-    REQUEST_SALES_CONTACT,
-    SAVE_KEYS,
-    SET_PAYMENT_TYPES,
     PlanStep,
     TenantPlan,
 )
@@ -38,26 +32,6 @@ _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 def _visible(text: str) -> str:
     """No control characters or bidi overrides: a value cannot forge an output line."""
     return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-def marker(tenant: TenantPlan, step: PlanStep) -> str:
-    """`+` on, `~` change, `-` off."""
-    before = tenant.before
-    if step.action == ACTIVATE:
-        return "+"
-    if step.action == DEACTIVATE:
-        return "-"
-    if step.action == REQUEST_SALES_CONTACT:
-        return "~" if before.sales_contact_requested else "+"
-    if step.action == RECORD_GATEWAY:
-        return "+" if step.args.get("account_active") else "-"
-    if step.action == SAVE_KEYS:
-        return "+" if tenant.key_change == "new" else "~"
-    if step.action == SET_PAYMENT_TYPES:
-        if not step.args.get("types"):
-            return "-"
-        return "~" if before.payment_types.for_environment(step.args["environment"]) else "+"
-    return "~"
 
 
 def summary_counts(plan: Plan) -> tuple[int, int, int, int]:
@@ -94,7 +68,7 @@ def render_text(plan: Plan) -> str:
         if tp.refusal is not None:
             lines.append(f"  ! refused: {_visible(tp.refusal)}")
         for step in tp.steps:
-            lines.append(f"  {marker(tp, step)} {_visible(step.description)}  [{step.fact}]")
+            lines.append(f"  {step.change} {_visible(step.description)}  [{step.fact}]")
         if tp.key_change != "none":
             lines.append(f"  keys: {tp.key_change}")
         for note in tp.notes:
@@ -107,7 +81,7 @@ def render_text(plan: Plan) -> str:
 
 
 def _step_json(tp: TenantPlan, step: PlanStep) -> dict[str, Any]:
-    return {**step.to_dict(), "marker": marker(tp, step)}
+    return {**step.to_dict(), "marker": step.change}
 
 
 def render_json(plan: Plan) -> str:
@@ -170,12 +144,17 @@ def render_markdown(plan: Plan) -> str:
             "| | step | fact |",
             "|---|---|---|",
         ]
-        lines += [f"| `{marker(tp, s)}` | {_md(s.description)} | {s.fact} |" for s in tp.steps]
+        lines += [f"| `{s.change}` | {_md(s.description)} | {s.fact} |" for s in tp.steps]
         if tp.key_change != "none":
             lines.append(f"\nKeys: **{tp.key_change}**")
         lines += [f"\n> {_md(note)}" for note in tp.notes]
         lines += ["", "</details>", ""]
     lines.append(f"_{summary_line(plan)}_")
+    # The admins' question before merging: after this, who sees what (SPEC section 8)?
+    from atpay_config.report.visibility import build_visibility, visibility_markdown_section
+
+    report = build_visibility(plan.tenant_plans, changes_only=True)
+    lines += ["", visibility_markdown_section(report, heading="####")]
     return "\n".join(lines)
 
 
@@ -194,7 +173,7 @@ def render_saved(saved: SavedPlan) -> str:
         lines.append(f"{t.tenant} (state version {t.state_version}, acting as {t.user or '?'})")
         for step in t.steps:
             lines.append(
-                f"  {_saved_marker(t.key_change, step)} {_visible(step.description)}  [{step.fact}]"
+                f"  {step.change} {_visible(step.description)}  [{step.fact}]"
             )
         lines.append("")
     total = sum(len(t.steps) for t in changed)
@@ -203,13 +182,3 @@ def render_saved(saved: SavedPlan) -> str:
         f"{len(saved.tenants) - len(changed)} unchanged."
     )
     return "\n".join(lines)
-
-
-def _saved_marker(key_change: str, step: PlanStep) -> str:
-    if step.action == DEACTIVATE or (
-        step.action == SET_PAYMENT_TYPES and not step.args.get("types")
-    ):
-        return "-"
-    if step.action == SAVE_KEYS:
-        return "+" if key_change == "new" else "~"
-    return "+" if step.action == ACTIVATE else "~"
