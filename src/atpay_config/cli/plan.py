@@ -50,12 +50,14 @@ def state_option(func: Any) -> Any:
     )(func)
 
 
-def _findings_or_refuse(plan: Plan) -> None:
-    """Validation errors stop plan and apply before anything is planned."""
+def _findings_or_refuse(plan: Plan, *, command: str) -> None:
+    """Validation errors stop plan, apply and report before anything is planned."""
     run = plan.validation
     if run.has_errors():
         click.echo(render_findings(validation_result(run)), err=True)
-        raise AtpayError("the manifests have validation errors (above); fix them, then plan again")
+        raise AtpayError(
+            f"the manifests have validation errors (above); fix them, then {command} again"
+        )
     warnings = run.summary.warnings
     if warnings:
         click.echo(
@@ -75,14 +77,16 @@ def _refuse_if_refused(plan: Plan, *, fix: str) -> None:
     raise AtpayError(f"the plan is refused for {len(refused)} tenant(s) (above); {fix}")
 
 
-def _make_plan(
+def make_plan(
     store: StateStore,
     paths: Sequence[str],
     *,
     policy_dirs: Sequence[str],
     user: str | None,
     tenants: Sequence[str],
+    command: str = "plan",
 ) -> Plan:
+    """Validate exactly as `atpay validate` does, then plan; findings on stderr stop it."""
     today = dt.date.today()
     try:
         identities = load_identities()
@@ -106,7 +110,7 @@ def _make_plan(
     except UsageError as exc:
         # plan/apply exit 1 on any error: 2 means "changes" under --detailed-exitcode.
         raise AtpayError(exc.message, hint=exc.hint) from None
-    _findings_or_refuse(plan)
+    _findings_or_refuse(plan, command=command)
     return plan
 
 
@@ -135,7 +139,7 @@ def plan_command(
 ) -> None:
     """Show the ordered steps that take each tenant's Autotask state to its manifest."""
     with open_store(state_url) as store:
-        plan = _make_plan(store, paths, policy_dirs=policy_dirs, user=user, tenants=tenants)
+        plan = make_plan(store, paths, policy_dirs=policy_dirs, user=user, tenants=tenants)
     click.echo(PLAN_RENDERERS[fmt](plan))
     _refuse_if_refused(plan, fix="fix the manifests, the fixtures or --as, then plan again")
     if out is not None:
@@ -235,7 +239,7 @@ def apply_command(
         )
         return
     with open_store(state_url) as store:
-        plan = _make_plan(store, paths, policy_dirs=policy_dirs, user=user, tenants=tenants)
+        plan = make_plan(store, paths, policy_dirs=policy_dirs, user=user, tenants=tenants)
         click.echo(render_text(plan))
         _refuse_if_refused(plan, fix="nothing applied; fix them, or leave them out with --tenant")
         targets = targets_from_plan(plan)

@@ -7,7 +7,6 @@ and diagnostics go to stderr. Exit 0, or 1 on any error (SPEC section 7).
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sys
 from dataclasses import dataclass
@@ -16,13 +15,10 @@ from pathlib import Path
 import click
 
 from atpay_config.cli import cli
-from atpay_config.cli.plan import state_option
-from atpay_config.errors import AtpayError, UsageError
+from atpay_config.cli.plan import make_plan, state_option
+from atpay_config.errors import AtpayError
 from atpay_config.files import write_atomic
-from atpay_config.plan.apply import clock
-from atpay_config.plan.build import Plan, build_plan
-from atpay_config.report.findings import ValidationResult
-from atpay_config.report.findings import render_text as render_findings
+from atpay_config.plan.build import Plan
 from atpay_config.report.visibility import (
     REPORT_RENDERERS,
     autoescape_for,
@@ -59,32 +55,16 @@ def use_color(*, output: str | None, template: str | None, fmt: str) -> bool:
 
 
 def _plan(options: ReportOptions) -> Plan:
+    """The plan whose "after" states the report shows; nothing is written."""
     with open_store(options.state_url) as store:
-        try:
-            plan = build_plan(
-                options.paths,
-                store=store,
-                policy_dirs=options.policy_dirs,
-                now=clock(),
-                today=dt.date.today(),
-                tenants=list(options.tenants) or None,
-            )
-        except UsageError as exc:
-            raise AtpayError(exc.message, hint=exc.hint) from None  # report exits 0 or 1
-    run = plan.validation
-    if run.has_errors():
-        result = ValidationResult(
-            findings=run.findings,
-            summary=run.summary,
-            rules=run.rules,
-            files=run.files,
-            documents=run.documents,
+        return make_plan(
+            store,
+            options.paths,
+            policy_dirs=options.policy_dirs,
+            user=None,
+            tenants=options.tenants,
+            command="report",
         )
-        click.echo(render_findings(result), err=True)
-        raise AtpayError(
-            "the manifests have validation errors (above); fix them, then report again"
-        )
-    return plan
 
 
 def execute(options: ReportOptions) -> int:
