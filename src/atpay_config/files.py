@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: str | os.PathLike[str], content: str | bytes, *, mode: int | None = None) -> None:
+def write_atomic(
+    path: str | os.PathLike[str], content: str | bytes, *, mode: int | None = None
+) -> None:
     """Write `content` to `path` via a temporary file in the same folder and rename."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -26,8 +29,6 @@ def write_atomic(path: str | os.PathLike[str], content: str | bytes, *, mode: in
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise

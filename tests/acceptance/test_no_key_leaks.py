@@ -12,9 +12,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.conftest import EXAMPLES, CliResult, RunCli
 
 from atpay_config.secrets.age import X25519Identity, keygen_file_text
-from tests.conftest import EXAMPLES, CliResult, RunCli
 
 CANARY = "CANARY_9d41e7"
 PUBLIC = f"pk_{CANARY}_public"
@@ -123,9 +123,7 @@ def test_no_command_leaks_a_decrypted_key(run_cli: RunCli, workspace: Path) -> N
 
     for what, result in runs:
         assert_no_canary(result, what)
-    assert_no_canary_in_files(
-        workspace, except_files=(workspace / "fixtures" / "contoso.yaml",)
-    )
+    assert_no_canary_in_files(workspace, except_files=(workspace / "fixtures" / "contoso.yaml",))
 
 
 def test_decrypt_prints_the_key_only_on_stdout(run_cli: RunCli, workspace: Path) -> None:

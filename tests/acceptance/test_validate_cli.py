@@ -8,7 +8,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from tests.conftest import EXAMPLES, RunCli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,7 +52,17 @@ def test_json_output_has_the_documented_shape(run_cli: RunCli) -> None:
     assert out["version"] == 1
     assert set(out["summary"]) == {"files", "documents", "errors", "warnings", "infos", "waived"}
     first = out["findings"][0]
-    assert {"rule", "level", "message", "fact", "file", "line", "column", "pointer", "document"} <= set(first)
+    assert {
+        "rule",
+        "level",
+        "message",
+        "fact",
+        "file",
+        "line",
+        "column",
+        "pointer",
+        "document",
+    } <= set(first)
 
 
 def test_sarif_output_is_valid_sarif_2_1_0(run_cli: RunCli) -> None:
@@ -103,7 +112,9 @@ def test_policy_test_runs_builtin_examples(run_cli: RunCli) -> None:
     assert "AT001" in result.stdout and " 0 failed" in result.stdout
 
 
-def test_policy_test_runs_org_examples_and_fails_a_wrong_one(run_cli: RunCli, tmp_path: Path) -> None:
+def test_policy_test_runs_org_examples_and_fails_a_wrong_one(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
     run_cli("policy", "test", ORG_POLICIES, exit=0)
     (tmp_path / "wrong.yaml").write_text(
         "apiVersion: atpay/v1\nkind: Policy\nmetadata: {id: X2, title: t}\n"
@@ -116,4 +127,6 @@ def test_policy_test_runs_org_examples_and_fails_a_wrong_one(run_cli: RunCli, tm
 
 def test_rules_reference_is_current(run_cli: RunCli) -> None:
     generated = run_cli("policy", "docs", exit=0).stdout
-    assert (REPO / "docs" / "rules.md").read_text() == generated, "run: atpay policy docs > docs/rules.md"
+    assert (REPO / "docs" / "rules.md").read_text() == generated, (
+        "run: atpay policy docs > docs/rules.md"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -28,6 +29,17 @@ def progress(store: StateStore) -> int:
     return sum(store.versions().values())
 
 
+def time_spent_writing(watcher: StateStore, proc: subprocess.Popen[str]) -> float:
+    """Seconds from an apply's first write to its exit."""
+    before = progress(watcher)
+    while proc.poll() is None and progress(watcher) == before:
+        time.sleep(0.002)
+    started = time.perf_counter()
+    proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    return time.perf_counter() - started
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_leaves_a_sound_store_that_converges(tmp_path: Path) -> None:
     rng = random.Random(20260105)
@@ -37,14 +49,17 @@ def test_sigkill_at_random_moments_leaves_a_sound_store_that_converges(tmp_path:
     folder = tmp_path / "tenants"
     mid_apply = 0
     with open_store(state) as watcher:
+        # Calibrate on this machine, now: how long does an apply spend writing?
+        write_manifests(folder, names, flip=True)
+        writing = time_spent_writing(watcher, start_apply(folder, state=state))
         for run in range(RUNS):
             write_manifests(folder, names, flip=run % 2 == 1)
             before = progress(watcher)
             proc = start_apply(folder, state=state)
-            # Wait until it writes, then let it run a random while longer before the kill.
+            # Wait until it writes, then let it write a random while longer before the kill.
             while proc.poll() is None and progress(watcher) == before:
-                time.sleep(0.005)
-            time.sleep(rng.uniform(0.0, 0.04))
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0.0, 0.7 * writing))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 mid_apply += 1

@@ -1,4 +1,4 @@
-"""Hostile input: whatever the bytes, validation ends in findings or a clean pass — never a crash."""
+"""Hostile input: whatever the bytes, the result is findings or a clean pass, never a crash."""
 
 from __future__ import annotations
 

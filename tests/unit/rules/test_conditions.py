@@ -128,5 +128,5 @@ def test_an_invalid_condition_is_rejected() -> None:
 
 
 def test_shipped_schemas_and_policies_are_valid_json_schemas() -> None:
-    for name, schema in _shipped():
+    for _name, schema in _shipped():
         jsonschema.Draft202012Validator.check_schema(schema)

@@ -13,10 +13,10 @@ import re
 from pathlib import Path
 
 import pytest
-from atpay_config.secrets.age import parse_identity_file
 
 from atpay_config.manifest.loader import load_file
 from atpay_config.rules.key_secrets import KeySecretsRule
+from atpay_config.secrets.age import parse_identity_file
 from atpay_config.validation import load_policies, validate_files
 
 REPO = Path(__file__).resolve().parents[3]
