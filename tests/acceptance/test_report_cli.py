@@ -162,13 +162,11 @@ def test_colour_only_on_a_terminal(
 
 
 def _walkthrough() -> str:
-    """The examples' report walkthrough: REPORT.md until the lead merges it into README.md."""
+    """The report walkthrough in examples/README.md (its console blocks are checked below)."""
     heading = "## The report: from inactive to fully enabled"
-    for name in ("README.md", "REPORT.md"):
-        path = EXAMPLES / name
-        if path.is_file() and heading in (text := path.read_text(encoding="utf-8")):
-            return text.split(heading, 1)[1]
-    pytest.fail("no examples/README.md or REPORT.md has the report walkthrough")
+    text = (EXAMPLES / "README.md").read_text(encoding="utf-8")
+    assert heading in text, "examples/README.md lost its report walkthrough"
+    return text.split(heading, 1)[1]
 
 
 @pytest.mark.parametrize(
