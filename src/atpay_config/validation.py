@@ -8,7 +8,7 @@ for planning), so memory stays flat however many tenants there are.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Protocol
@@ -104,23 +104,33 @@ def validate_paths(
     today: dt.date,
     keep_manifests: bool = False,
     keep_fixtures: bool = False,
-    on_file: Callable[[str], None] | None = None,
+    on_file: Callable[[int, int], None] | None = None,
 ) -> ValidationRun:
-    """Validate every manifest file under `paths` (files or folders)."""
+    """Validate every manifest file under `paths` (files or folders).
+
+    `on_file(done, total)` is called after each file, for a progress display.
+    """
     try:
         found = iter_manifest_paths(list(paths))
     except FileNotFoundError as exc:
         raise UsageError(f"{exc.args[0]}: no such file or directory") from None
     if not found:
         raise UsageError(f"no *.yaml or *.yml files under {', '.join(paths)}")
+    total = len(found)
+
+    def loaded() -> Iterator[SourceFile]:
+        for done, (path, shown) in enumerate(found, 1):
+            yield load_file(path, display=shown)
+            if on_file is not None:
+                on_file(done, total)
+
     return validate_files(
-        (load_file(path, display=shown) for path, shown in found),
+        loaded(),
         policies=policies,
         file_rules=file_rules,
         today=today,
         keep_manifests=keep_manifests,
         keep_fixtures=keep_fixtures,
-        on_file=on_file,
     )
 
 
@@ -132,7 +142,6 @@ def validate_files(
     today: dt.date,
     keep_manifests: bool = False,
     keep_fixtures: bool = False,
-    on_file: Callable[[str], None] | None = None,
 ) -> ValidationRun:
     """The validation pipeline over already-loaded files (streamed one at a time)."""
     run = ValidationRun()
@@ -146,8 +155,6 @@ def validate_files(
     tenants = duplicate_tenant.TenantRegistry()
     found_waivers: list[waivers.Waiver] = []
     for source in sources:
-        if on_file is not None:
-            on_file(source.path)
         run.files.append(source.path)
         run.findings.extend(source.findings)
         manifests: list[SourceDocument] = []

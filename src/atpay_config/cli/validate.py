@@ -24,19 +24,20 @@ if TYPE_CHECKING:
 PROGRESS_MIN_FILES = 200
 
 
-def progress_reporter(total_hint: int | None = None) -> Callable[[str], None] | None:
-    """A '\\r'-updated counter on stderr, only when stderr is a terminal."""
+def progress_bar() -> Callable[[int, int], None] | None:
+    """A bar on stderr for large trees, only when stderr is a terminal."""
     if not sys.stderr.isatty():
         return None
-    count = 0
 
-    def tick(path: str) -> None:
-        nonlocal count
-        count += 1
-        if count % 100 == 0:
-            click.echo(f"\ratpay: validated {count} files", err=True, nl=False)
+    def show(done: int, total: int) -> None:
+        if total < PROGRESS_MIN_FILES or (done % 50 and done != total):
+            return
+        filled = 30 * done // total
+        bar = "#" * filled + "." * (30 - filled)
+        end = "\r\033[K" if done == total else ""
+        click.echo(f"\ratpay: validating [{bar}] {done}/{total} files{end}", err=True, nl=False)
 
-    return tick
+    return show
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def run_validation(
         today=options.today,
         keep_manifests=keep_manifests,
         keep_fixtures=keep_fixtures,
-        on_file=progress_reporter(),
+        on_file=progress_bar(),
     )
 
 
