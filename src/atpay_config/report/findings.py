@@ -181,10 +181,11 @@ def _sarif_rule(info: RuleInfo) -> dict[str, object]:
         "id": info.id,
         "shortDescription": {"text": title},
         "fullDescription": {"text": info.description or title},
-        "helpUri": info.docs,
-        "help": {"text": f"{info.description or title}\n\nSee {info.docs}"},
         "defaultConfiguration": {"level": _SARIF_LEVEL[info.level]},
     }
+    if info.docs is not None:
+        descriptor["helpUri"] = info.docs
+        descriptor["help"] = {"text": f"{info.description or title}\n\nSee {info.docs}"}
     if info.fact is not None:
         descriptor["properties"] = {"fact": info.fact}
     return descriptor

@@ -62,11 +62,13 @@ class Policy:
     examples_fail: tuple[Any, ...] = ()
     source: str = ""
     builtin: bool = False
+    docs: str | None = None
 
     @property
     def info(self) -> RuleInfo:
         fact = f"{self.fact} (inferred)" if self.fact and self.inferred else self.fact
-        return RuleInfo(self.id, self.level, self.title, fact, self.description or self.message)
+        description = self.description or self.message
+        return RuleInfo(self.id, self.level, self.title, fact, description, help_uri=self.docs)
 
     def selects(self, kind: str, labels: Mapping[str, Any]) -> bool:
         if kind not in self.kinds:
@@ -101,6 +103,7 @@ class Policy:
                     document=doc.index,
                     fact=self.fact,
                     tenant=tenant,
+                    help_uri=self.docs,
                 )
             )
         return findings
@@ -138,6 +141,7 @@ def policy_from_document(doc: SourceDocument, *, builtin: bool = False) -> Polic
         examples_fail=tuple(examples.get("fail") or ()),
         source=f"{doc.file}:{doc.line}",
         builtin=builtin,
+        docs=spec.get("docs"),
     )
 
 

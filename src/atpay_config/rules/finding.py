@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -11,9 +12,12 @@ LEVELS: tuple[Level, ...] = ("error", "warning", "info")
 DOCS_BASE = "https://github.com/atpay-config/atpay-config/blob/main/docs/rules.md"
 
 
-def docs_url(rule: str) -> str:
-    """Link to a rule's documentation (anchor per rule id)."""
-    return f"{DOCS_BASE}#{rule.lower()}"
+_OUR_RULES = re.compile(r"(AT[0-9]{3}|yaml|schema|policy|waiver)\Z")
+
+
+def docs_url(rule: str) -> str | None:
+    """Link to one of our rules' documentation (an anchor per id); None for others' rules."""
+    return f"{DOCS_BASE}#{rule.lower()}" if _OUR_RULES.match(rule) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +35,12 @@ class Finding:
     fact: str | None = None
     tenant: str | None = None
     waived_by: str | None = field(default=None, compare=False)
+    help_uri: str | None = field(default=None, compare=False)
 
     @property
-    def docs(self) -> str:
-        return docs_url(self.rule)
+    def docs(self) -> str | None:
+        """Where the rule is documented: the policy's own `docs`, else our rules page."""
+        return self.help_uri or docs_url(self.rule)
 
     def waive(self, reason: str) -> Finding:
         return replace(self, waived_by=reason)
@@ -70,10 +76,11 @@ class RuleInfo:
     title: str
     fact: str | None = None
     description: str = ""
+    help_uri: str | None = None
 
     @property
-    def docs(self) -> str:
-        return docs_url(self.id)
+    def docs(self) -> str | None:
+        return self.help_uri or docs_url(self.id)
 
 
 @dataclass(frozen=True, slots=True)
