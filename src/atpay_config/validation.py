@@ -67,7 +67,7 @@ class ValidationRun:
     documents: list[tuple[str, int, str | None]] = field(default_factory=list)
     rules: dict[str, RuleInfo] = field(default_factory=dict)
     manifests: list[Manifest] = field(default_factory=list)
-    fixtures: list[tuple[SourceDocument, Mapping[str, Any]]] = field(default_factory=list)
+    fixtures: list[Mapping[str, Any]] = field(default_factory=list)  # the documents' data only
 
     @property
     def summary(self) -> Summary:
@@ -217,4 +217,4 @@ def _check_document(
         else:
             found_waivers.append(waiver)
     elif kind == "SimulatedTenant" and keep_fixtures:
-        run.fixtures.append((doc, doc.data))
+        run.fixtures.append(doc.data)

@@ -49,7 +49,7 @@ def init_command(fixtures: tuple[str, ...], replace: bool, state_url: str) -> No
         )
     if not run.fixtures:
         raise AtpayError(f"no SimulatedTenant documents under {', '.join(fixtures)}")
-    states = [TenantState.from_fixture(doc) for _source, doc in run.fixtures]
+    states = [TenantState.from_fixture(doc) for doc in run.fixtures]
     with open_store(state_url) as store:
         for state in states:
             store.init_tenant(state.tenant, state.to_dict(), replace=replace)
