@@ -41,7 +41,7 @@ from atpay_config.plan.planner import (
     record_after,
     run_step,
 )
-from atpay_config.state.store import StateStore, this_host
+from atpay_config.state.store import StateStore, StepWrite, this_host
 
 DEFAULT_LOCK_TIMEOUT: Final = 30.0
 
@@ -318,9 +318,18 @@ def _write_steps(
             f"tenant {target.tenant!r}: no user at the API User level to act as; pass --as USER"
         )
     current = dict(record) if record is not None else None
+    # Every step is computed first (pure, in memory), then written in one call: each step
+    # is still its own versioned transaction, and `applied` grows as each is confirmed.
+    writes: list[StepWrite] = []
+    written: list[PlanStep] = []
+    failure: AtpayError | None = None  # a step that cannot run: the ones before it still apply
     for index, step in enumerate(steps):
         stamp = now()
-        result = run_step(state, step, user=user, now=stamp)
+        try:
+            result = run_step(state, step, user=user, now=stamp)
+        except AtpayError as exc:
+            failure = exc
+            break
         if result.entry is None:
             continue
         new_record = record_after(
@@ -332,21 +341,28 @@ def _write_steps(
             user=user,
             now=stamp,
         )
+        writes.append(
+            StepWrite(
+                state=result.state.to_dict(), audit=[result.entry.to_dict()], record=new_record
+            )
+        )
+        written.append(step)
+        state = result.state
+        current = new_record if new_record is not None else current
+    if writes:
         try:
-            version = store.write_step(
+            version = store.write_steps(
                 target.tenant,
                 expected_version=version,
-                state=result.state.to_dict(),
-                audit=[result.entry.to_dict()],
-                record=new_record,
+                steps=writes,
+                on_written=lambda index, _version: applied.append(written[index]),
             )
         except StateError:
             if not applied and store.versions([target.tenant]).get(target.tenant) != version:
                 raise _Moved(f"tenant {target.tenant!r} changed since it was read") from None
             raise
-        state = result.state
-        current = new_record if new_record is not None else current
-        applied.append(step)
+    if failure is not None:
+        raise failure
     return version
 
 

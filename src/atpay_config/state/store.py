@@ -92,6 +92,15 @@ class StoreSummary:
         )
 
 
+@dataclass(frozen=True)
+class StepWrite:
+    """One apply step's write: the state it produced, its audit entries, maybe our record."""
+
+    state: JsonDict
+    audit: Sequence[JsonDict]
+    record: JsonDict | None = None
+
+
 @runtime_checkable
 class StateStore(Protocol):
     """Where simulated tenants and our apply records persist (SPEC section 6)."""
@@ -137,6 +146,22 @@ class StateStore(Protocol):
         record: JsonDict | None = None,
     ) -> int:
         """One transaction: check the version, write state, append audit, maybe the record."""
+        ...
+
+    def write_steps(
+        self,
+        name: str,
+        *,
+        expected_version: int,
+        steps: Sequence[StepWrite],
+        on_written: Callable[[int, int], None],
+    ) -> int:
+        """`write_step` for each step in order, each its own transaction on the version the
+        one before produced; `on_written(index, new_version)` as each is known committed.
+
+        Raises as `write_step` does at the first step refused (none after it is written);
+        returns the last version.
+        """
         ...
 
     def write_record(
@@ -519,6 +544,39 @@ class SqlStateStore:
             return unknown_tenant(name, self.url)
         return stale_version(name, expected_version or 0, row[0])
 
+    def _step_update(
+        self,
+        name: str,
+        expected_version: int,
+        step: StepWrite,
+        *,
+        prior_digest: str | None = None,
+    ) -> tuple[str, list[Any], list[str], str]:
+        """The version-checked UPDATE of one step, its params, encoded audit, new state digest.
+
+        `prior_digest` also requires the stored state to be exactly that one: a step
+        chained on an earlier one of the same batch applies only on the state it produced.
+        """
+        text = encode_document(name, "state", step.state)
+        entries = self._encode_audit(name, step.audit)
+        state_digest = _sha256(text)
+        sets = (
+            "version = version + 1, audit_count = audit_count + ?, state = ?, state_digest = ?, "
+            "updated_at = ?"
+        )
+        params: list[Any] = [len(entries), self._json_param(text), state_digest, now_iso()]
+        if step.record is not None:
+            record_text = encode_document(name, "record", step.record)
+            sets += ", record = ?, record_digest = ?"
+            params += [self._json_param(record_text), _sha256(record_text)]
+        where = "name = ? AND version = ?"
+        params += [name, expected_version]
+        if prior_digest is not None:
+            where += " AND state_digest = ?"
+            params.append(prior_digest)
+        sql = f"UPDATE tenants SET {sets} WHERE {where} RETURNING version, audit_count"
+        return sql, params, entries, state_digest
+
     def write_step(
         self,
         name: str,
@@ -529,27 +587,33 @@ class SqlStateStore:
         record: JsonDict | None = None,
     ) -> int:
         check_tenant_name(name)
-        text = encode_document(name, "state", state)
-        entries = self._encode_audit(name, audit)
-        sets = (
-            "version = version + 1, audit_count = audit_count + ?, state = ?, state_digest = ?, "
-            "updated_at = ?"
+        sql, params, entries, _ = self._step_update(
+            name, expected_version, StepWrite(state=state, audit=audit, record=record)
         )
-        params: list[Any] = [len(entries), self._json_param(text), _sha256(text), now_iso()]
-        if record is not None:
-            record_text = encode_document(name, "record", record)
-            sets += ", record = ?, record_digest = ?"
-            params += [self._json_param(record_text), _sha256(record_text)]
-        sql = (
-            f"UPDATE tenants SET {sets} WHERE name = ? AND version = ? "
-            "RETURNING version, audit_count"
-        )
-        params += [name, expected_version]
-
         row = self._update_with_audit(sql, params, name, entries)
         if row is None:
             raise self._run_read(lambda tx: self._refuse_write(tx, name, expected_version))
         return int(row[0])
+
+    def write_steps(
+        self,
+        name: str,
+        *,
+        expected_version: int,
+        steps: Sequence[StepWrite],
+        on_written: Callable[[int, int], None],
+    ) -> int:
+        version = expected_version
+        for index, step in enumerate(steps):
+            version = self.write_step(
+                name,
+                expected_version=version,
+                state=step.state,
+                audit=step.audit,
+                record=step.record,
+            )
+            on_written(index, version)
+        return version
 
     def _update_with_audit(
         self, update_sql: str, params: Sequence[Any], name: str, entries: list[str]

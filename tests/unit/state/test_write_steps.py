@@ -139,6 +139,44 @@ def test_a_statement_failing_mid_batch_keeps_the_steps_before_it(
 
 
 @pytest.mark.postgres
+def test_a_step_refused_mid_batch_keeps_the_steps_before_it(
+    pg_store: PostgresStore, pg_store_url: str, raw_sql: Callable[..., Any]
+) -> None:
+    pg_store.init_tenant("contoso", {"n": 0})
+    # Another writer moves the version under step 0 (once): step 1 no longer finds the
+    # version it expects, so it and every step after it are refused.
+    raw_sql(
+        pg_store_url,
+        "CREATE FUNCTION bump_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF current_setting('test.bumped', true) IS DISTINCT FROM 'yes' THEN "
+        "PERFORM set_config('test.bumped', 'yes', false); NEW.version := NEW.version + 1; "
+        "END IF; RETURN NEW; END $$",
+    )
+    raw_sql(
+        pg_store_url,
+        "CREATE TRIGGER bump_once BEFORE UPDATE ON tenants FOR EACH ROW "
+        "EXECUTE FUNCTION bump_once()",
+    )
+    seen, on_written = _recorder()
+    with pytest.raises(StateError, match=r"version 2 != 3"):
+        pg_store.write_steps(
+            "contoso",
+            expected_version=1,
+            steps=[
+                StepWrite(state={"n": 1}, audit=[entry("a")]),
+                StepWrite(state={"n": 2}, audit=[entry("b")]),
+                StepWrite(state={"n": 3}, audit=[entry("c")]),
+            ],
+            on_written=on_written,
+        )
+    assert seen == [(0, 3)]
+    got = pg_store.read_tenants()["contoso"]
+    assert (got.version, got.state) == (3, {"n": 1})
+    assert [e["action"] for e in pg_store.history("contoso")] == ["a"]
+    assert pg_store.integrity_check() == []
+
+
+@pytest.mark.postgres
 def test_one_lock_session_serves_every_tenant_and_releases_each(pg_store: PostgresStore) -> None:
     sessions: set[int] = set()
     for name in ("alpha", "bravo", "charlie"):
