@@ -39,7 +39,7 @@ def measure_size(size: int) -> list[tuple[int, Measurement]]:
     tenants = out / "tenants"
     python = str(VENV_BIN / "python")
     atpay = str(VENV_BIN / "atpay")
-    runs = 3 if size <= 1000 else 1
+    runs = 3
     rows = [
         (
             size,

@@ -98,6 +98,8 @@ class SourceFile:
 
 
 def escape_pointer_token(token: str) -> str:
+    if "~" not in token and "/" not in token:
+        return token
     return token.replace("~", "~0").replace("/", "~1")
 
 
@@ -423,6 +425,9 @@ def _key_text(value: Any) -> str:
 
 
 _NO_KEY = object()
+_FRAMING_EVENTS = frozenset(
+    {yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentStartEvent, yaml.DocumentEndEvent}
+)
 
 
 def _line_column_of_offset(data: bytes, offset: int) -> tuple[int, int]:
@@ -457,18 +462,37 @@ def load_text(text: str, path: str) -> SourceFile:
     documents: list[SourceDocument] = []
     builder: _DocumentBuilder | None = None
     index = -1
-    skip_document = False
     parser = _EventLoader(text)
+    get_event = parser.get_event
+    feed = None  # the current document's builder.feed, None between or after a refusal
     try:
-        while (event := parser.get_event()) is not None:
-            if isinstance(event, yaml.DocumentStartEvent):
+        while (event := get_event()) is not None:
+            kind = event.__class__
+            if kind not in _FRAMING_EVENTS:  # the hot path: a node inside a document
+                if feed is None:
+                    continue
+                try:
+                    feed(event)
+                except _Refused as refused:
+                    findings.append(
+                        _finding(
+                            path,
+                            refused.message,
+                            refused.line,
+                            refused.column,
+                            document=index,
+                            pointer=refused.pointer,
+                        )
+                    )
+                    feed = None
+            elif kind is yaml.DocumentStartEvent:
                 index += 1
                 builder = _DocumentBuilder(path, index, findings)
-                skip_document = False
+                feed = builder.feed
                 mark = event.start_mark
                 start = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-            elif isinstance(event, yaml.DocumentEndEvent):
-                if builder is not None and not skip_document:
+            elif kind is yaml.DocumentEndEvent:
+                if builder is not None and feed is not None:
                     documents.append(
                         SourceDocument(
                             file=path,
@@ -481,25 +505,7 @@ def load_text(text: str, path: str) -> SourceFile:
                         )
                     )
                 builder = None
-            elif (
-                builder is not None
-                and not skip_document
-                and not isinstance(event, (yaml.StreamStartEvent, yaml.StreamEndEvent))
-            ):
-                try:
-                    builder.feed(event)
-                except _Refused as refused:
-                    findings.append(
-                        _finding(
-                            path,
-                            refused.message,
-                            refused.line,
-                            refused.column,
-                            document=index,
-                            pointer=refused.pointer,
-                        )
-                    )
-                    skip_document = True
+                feed = None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
