@@ -84,8 +84,41 @@ def test_html_written_atomically_with_o(initialised: RunCli, tmp_path: Path) -> 
     assert "report written to" in result.stderr
     page = target.read_text(encoding="utf-8")
     assert page.startswith("<!doctype html>")
-    assert 'data-tenant="contoso"' in page
+    data = [
+        json.loads(block.split(">", 1)[1])
+        for block in page.split("</script>")
+        if 'class="atpay-tenant"' in block
+    ]
+    assert {t[0] for t in data} == {"contoso", "fabrikam", "northwind", "tailspin", "adatum"}
     assert not [p for p in target.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_failing_report_leaves_no_file_behind(initialised: RunCli, tmp_path: Path) -> None:
+    """-o is atomic while streaming: an error mid-way keeps the old file and no temporary."""
+    template = tmp_path / "mine.txt.j2"
+    template.write_text("{% for t in tenants %}{{ t.tenant }}\n{{ t.nope }}{% endfor %}")
+    target = tmp_path / "report.txt"
+    target.write_text("old\n", encoding="utf-8")
+    result = initialised("report", TENANTS, "--template", str(template), "-o", str(target), exit=1)
+    assert "template error" in result.stderr
+    assert target.read_text(encoding="utf-8") == "old\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_template_that_counts_tenants_is_a_clear_error(
+    initialised: RunCli, tmp_path: Path
+) -> None:
+    template = tmp_path / "count.txt"
+    template.write_text("{{ tenants | length }}", encoding="utf-8")
+    result = initialised("report", TENANTS, "--template", str(template), exit=1)
+    assert "looped over once" in result.stderr
+
+
+def test_many_refusals_are_summarised(run_cli: RunCli) -> None:
+    result = run_cli("report", TENANTS, "--format", "json", exit=1)
+    assert len(json.loads(result.stdout)["tenants"]) == 5
+    assert result.stderr.count("atpay: refused:") == 5
+    assert "refused for 5 tenant(s)" in result.stderr
 
 
 def test_user_template(initialised: RunCli, tmp_path: Path) -> None:

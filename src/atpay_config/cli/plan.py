@@ -10,7 +10,8 @@ import datetime as dt
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,12 +28,17 @@ from atpay_config.plan.apply import (
     targets_from_plan,
     targets_from_saved,
 )
-from atpay_config.plan.build import Plan, build_plan
+from atpay_config.plan.build import Plan, iter_tenant_plans, start_plan
 from atpay_config.plan.planfile import check_fresh, is_plan_file, read_plan, write_plan
+from atpay_config.plan.planner import TenantPlan
 from atpay_config.plan.render import PLAN_RENDERERS, render_saved, render_text
 from atpay_config.report.findings import render_text as render_findings
 from atpay_config.secrets.identities import load_identities
 from atpay_config.state import DEFAULT_STATE, StateStore, open_store
+
+if TYPE_CHECKING:
+    from atpay_config.manifest.model import Manifest
+    from atpay_config.secrets.age import Identity
 
 REFUSALS_SHOWN = 20
 
@@ -50,7 +56,7 @@ def state_option(func: Any) -> Any:
     )(func)
 
 
-def _findings_or_refuse(plan: Plan, *, command: str) -> None:
+def refuse_on_findings(plan: Plan, *, command: str) -> None:
     """Validation errors stop plan, apply and report before anything is planned."""
     run = plan.validation
     if run.has_errors():
@@ -77,17 +83,39 @@ def _refuse_if_refused(plan: Plan, *, fix: str) -> None:
     raise AtpayError(f"the plan is refused for {len(refused)} tenant(s) (above); {fix}")
 
 
-def make_plan(
+@dataclass(frozen=True)
+class PlanStart:
+    """Validated manifests ready to be planned tenant by tenant (`iter_tenant_plans`)."""
+
+    plan: Plan
+    manifests: list[Manifest]
+    identities: list[Identity]
+    now: str
+
+    def tenant_plans(self, store: StateStore, *, keep: bool) -> Iterator[TenantPlan]:
+        """The tenant plans; with `keep`, what apply and saved plans need is recorded too."""
+        return iter_tenant_plans(
+            self.manifests,
+            store=store,
+            identities=self.identities,
+            user=self.plan.user,
+            now=self.now,
+            plan=self.plan if keep else None,
+        )
+
+
+def start_planning(
     store: StateStore,
     paths: Sequence[str],
     *,
     policy_dirs: Sequence[str],
     user: str | None,
     tenants: Sequence[str],
-    command: str = "plan",
-) -> Plan:
-    """Validate exactly as `atpay validate` does, then plan; findings on stderr stop it."""
+    command: str,
+) -> PlanStart:
+    """Validate exactly as `atpay validate` does; findings on stderr stop plan, apply, report."""
     today = dt.date.today()
+    now = clock()
     try:
         identities = load_identities()
         options = ValidateOptions(
@@ -97,21 +125,37 @@ def make_plan(
             policy_dirs=tuple(policy_dirs),
             today=today,
         )
-        plan = build_plan(
+        plan, manifests = start_plan(
             paths,
             store=store,
             identities=identities,
             user=user,
-            now=clock(),
+            now=now,
             today=today,
             tenants=list(tenants) or None,
             validation=run_validation(options, keep_manifests=True),
         )
     except UsageError as exc:
-        # plan/apply exit 1 on any error: 2 means "changes" under --detailed-exitcode.
+        # plan/apply/report exit 1 on any error: 2 means "changes" under --detailed-exitcode.
         raise AtpayError(exc.message, hint=exc.hint) from None
-    _findings_or_refuse(plan, command=command)
-    return plan
+    refuse_on_findings(plan, command=command)
+    return PlanStart(plan, manifests, identities, now)
+
+
+def make_plan(
+    store: StateStore,
+    paths: Sequence[str],
+    *,
+    policy_dirs: Sequence[str],
+    user: str | None,
+    tenants: Sequence[str],
+) -> Plan:
+    """The whole plan, kept for rendering, saving and applying."""
+    started = start_planning(
+        store, paths, policy_dirs=policy_dirs, user=user, tenants=tenants, command="plan"
+    )
+    started.plan.tenant_plans.extend(started.tenant_plans(store, keep=True))
+    return started.plan
 
 
 @cli.command("plan")

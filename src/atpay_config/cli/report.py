@@ -1,6 +1,8 @@
 """`atpay report`: who sees what in Autotask, now and after the apply (SPEC sections 8, 9).
 
 The "after" is the state the plan would produce, computed without writing. The
+plan is streamed: each tenant is planned, turned into its part of the report and
+written before the next is read, so memory stays flat as tenants grow. The
 report goes to stdout (or `-o FILE`, written atomically); findings, refusals
 and diagnostics go to stderr. Exit 0, or 1 on any error (SPEC section 7).
 """
@@ -9,23 +11,24 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
 from atpay_config.cli import cli
-from atpay_config.cli.plan import make_plan, state_option
+from atpay_config.cli.plan import start_planning, state_option
 from atpay_config.errors import AtpayError
-from atpay_config.files import write_atomic
-from atpay_config.plan.build import Plan
+from atpay_config.files import atomic_writer
+from atpay_config.plan.planner import TenantPlan
 from atpay_config.report.visibility import (
     REPORT_RENDERERS,
     autoescape_for,
     build_visibility,
-    render_template,
+    stream_template,
 )
-from atpay_config.state import open_store
+from atpay_config.state import StateStore, open_store
 
 REFUSALS_SHOWN = 20
 
@@ -54,52 +57,76 @@ def use_color(*, output: str | None, template: str | None, fmt: str) -> bool:
     return autoescape_for(template) is False if template is not None else fmt == "text"
 
 
-def _plan(options: ReportOptions) -> Plan:
-    """The plan whose "after" states the report shows; nothing is written."""
-    with open_store(options.state_url) as store:
-        return make_plan(
-            store,
-            options.paths,
-            policy_dirs=options.policy_dirs,
-            user=None,
-            tenants=options.tenants,
-            command="report",
-        )
+@dataclass
+class Refusals:
+    """Refused tenants seen in the stream: how many, and the first few reasons."""
+
+    count: int = 0
+    shown: list[str] = field(default_factory=list)
+
+    def watch(self, plans: Iterable[TenantPlan]) -> Iterator[TenantPlan]:
+        for tenant_plan in plans:
+            if tenant_plan.refusal is not None:
+                self.count += 1
+                if len(self.shown) < REFUSALS_SHOWN:
+                    self.shown.append(tenant_plan.refusal)
+            yield tenant_plan
+
+
+def _tenant_plans(store: StateStore, options: ReportOptions) -> Iterator[TenantPlan]:
+    """Validate as `atpay validate` does (findings stop it), then plan tenant by tenant.
+
+    Streamed: nothing is written and no tenant plan is kept.
+    """
+    started = start_planning(
+        store,
+        options.paths,
+        policy_dirs=options.policy_dirs,
+        user=None,
+        tenants=options.tenants,
+        command="report",
+    )
+    return started.tenant_plans(store, keep=False)
 
 
 def execute(options: ReportOptions) -> int:
-    """Plan without writing, build the report, render it; the exit code."""
+    """Plan without writing, build the report lazily, stream it out; the exit code."""
     template_source = None
     if options.template is not None:
         try:
             template_source = Path(options.template).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise AtpayError(f"--template {options.template}: cannot read ({exc})") from None
-    plan = _plan(options)
-    report = build_visibility(
-        plan.tenant_plans, audience=options.audience, changes_only=options.changes_only
-    )
-    color = use_color(output=options.output, template=options.template, fmt=options.fmt)
-    if template_source is not None and options.template is not None:
-        text = render_template(report, template_source, name=options.template, color=color)
-    else:
-        text = REPORT_RENDERERS[options.fmt](report, color=color)
-    if options.output is None:
-        click.echo(text)
-    else:
-        try:
-            write_atomic(options.output, text + "\n")
-        except OSError as exc:
-            raise AtpayError(f"-o {options.output}: cannot write ({exc.strerror})") from None
-        click.echo(f"atpay: report written to {options.output}", err=True)
-    refused = plan.refused
-    for tenant_plan in refused[:REFUSALS_SHOWN]:
-        click.echo(f"atpay: refused: {tenant_plan.refusal}", err=True)
-    if len(refused) > REFUSALS_SHOWN:
-        click.echo(f"atpay: … and {len(refused) - REFUSALS_SHOWN} more refused", err=True)
-    if refused:
+    refusals = Refusals()
+    with open_store(options.state_url) as store:
+        report = build_visibility(
+            refusals.watch(_tenant_plans(store, options)),
+            audience=options.audience,
+            changes_only=options.changes_only,
+        )
+        color = use_color(output=options.output, template=options.template, fmt=options.fmt)
+        if template_source is not None and options.template is not None:
+            chunks = stream_template(report, template_source, name=options.template, color=color)
+        else:
+            chunks = REPORT_RENDERERS[options.fmt](report, color=color)
+        if options.output is None:
+            for chunk in chunks:
+                click.echo(chunk, nl=False)
+        else:
+            try:
+                with atomic_writer(options.output) as handle:
+                    for chunk in chunks:
+                        handle.write(chunk)
+            except OSError as exc:
+                raise AtpayError(f"-o {options.output}: cannot write ({exc.strerror})") from None
+            click.echo(f"atpay: report written to {options.output}", err=True)
+    for reason in refusals.shown:
+        click.echo(f"atpay: refused: {reason}", err=True)
+    if refusals.count > REFUSALS_SHOWN:
+        click.echo(f"atpay: … and {refusals.count - REFUSALS_SHOWN} more refused", err=True)
+    if refusals.count:
         click.echo(
-            f"atpay: error: the plan is refused for {len(refused)} tenant(s) (above): "
+            f"atpay: error: the plan is refused for {refusals.count} tenant(s) (above): "
             "the report shows them unchanged",
             err=True,
         )

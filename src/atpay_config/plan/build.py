@@ -3,7 +3,8 @@
 Keys are decrypted one file at a time, fingerprinted with the tenant's salt and
 dropped; nothing here keeps a plaintext key past the file it came from. States
 are read in batches (`BATCH` tenants per query) and turned into plans batch by
-batch, so memory grows with the plans, not with the raw rows.
+batch, so memory grows with the plans, not with the raw rows; `iter_tenant_plans`
+yields them as they are made, for a caller (the report) that keeps none.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -198,6 +199,98 @@ def select(manifests: Iterable[Manifest], tenants: Sequence[str] | None) -> list
     return [m for m in chosen if m.tenant in wanted]
 
 
+def start_plan(
+    paths: Sequence[str],
+    *,
+    store: StateStore,
+    policy_dirs: Sequence[str] = (),
+    identities: Sequence[Any] | None = None,
+    user: str | None = None,
+    now: str,
+    today: dt.date,
+    tenants: Sequence[str] | None = None,
+    validation: ValidationRun | None = None,
+) -> tuple[Plan, list[Manifest]]:
+    """Validate `paths`: the plan's header (no tenant plans yet) and the manifests to plan.
+
+    `validation` is a run the caller already made over `paths` (with
+    `keep_manifests=True`), so the CLI validates exactly as `atpay validate` does.
+    With validation errors there is nothing to plan: the caller refuses up front
+    and shows the findings.
+    """
+    run = validation
+    if run is None:
+        run = validate_paths(
+            paths,
+            policies=load_policies(policy_dirs),
+            file_rules=_file_rules(identities),
+            today=today,
+            keep_manifests=True,
+        )
+    plan = Plan(paths=tuple(paths), created_at=now, store=store.url, user=user, validation=run)
+    if run.has_errors():
+        return plan, []
+    plan.files = file_digests(paths)
+    manifests = select(run.manifests, tenants)
+    run.manifests = []  # the plans carry them from here
+    return plan, manifests
+
+
+def iter_tenant_plans(
+    manifests: Sequence[Manifest],
+    *,
+    store: StateStore,
+    identities: Sequence[Any] | None = None,
+    user: str | None = None,
+    now: str,
+    plan: Plan | None = None,
+) -> Iterator[TenantPlan]:
+    """Plan each manifest against `store`, yielding tenant plans one batch of states at a time.
+
+    Only `BATCH` raw states are in memory at once, so a caller that handles each
+    tenant plan and drops it (the report) stays flat as tenants grow. With `plan`,
+    what apply and saved plans need (state versions, key fingerprints, desired
+    digests, our records of changed tenants) is recorded into it as well.
+    """
+    reader = KeyReader(identities)
+    interner = _Interner()
+    try:
+        for start in range(0, len(manifests), BATCH):
+            batch = manifests[start : start + BATCH]
+            stored = store.read_tenants([m.tenant for m in batch])
+            for manifest in batch:
+                found = stored.get(manifest.tenant)
+                fps = None
+                if found is None:
+                    tenant_plan = missing_tenant(manifest, store=store.url)
+                else:
+                    if manifest.has_both_keys:
+                        salt = (found.record or {}).get("salt") or new_salt()
+                        fps = reader.fingerprints(manifest, salt=str(salt))
+                    tenant_plan = plan_tenant(
+                        manifest,
+                        interner.state(TenantState.from_dict(found.state)),
+                        found.record,
+                        key_fingerprints=fps,
+                        user=user,
+                        now=now,
+                        state_version=found.version,
+                    )
+                if plan is not None:
+                    if fps is not None:
+                        plan.key_fingerprints[manifest.tenant] = fps
+                    if found is not None:
+                        plan.state_versions[manifest.tenant] = found.version
+                    plan.desired_digests[manifest.tenant] = desired_digest(
+                        manifest, plan.key_fingerprints.get(manifest.tenant)
+                    )
+                    if tenant_plan.changed and found is not None and found.record is not None:
+                        plan.records[manifest.tenant] = found.record
+                yield tenant_plan
+    finally:
+        reader.forget()
+
+
 def build_plan(
     paths: Sequence[str],
     *,
@@ -211,60 +304,26 @@ def build_plan(
     validation: ValidationRun | None = None,
     on_tenant: Callable[[TenantPlan], None] | None = None,
 ) -> Plan:
-    """Validate `paths` and plan every (selected) tenant against `store`.
+    """Validate `paths` and plan every (selected) tenant against `store`, all in one `Plan`.
 
-    `validation` is a run the caller already made over `paths` (with
-    `keep_manifests=True`), so the CLI validates exactly as `atpay validate` does.
-    With validation errors the plan has no tenant plans: the caller refuses up
-    front and shows the findings.
+    `start_plan` then `iter_tenant_plans`, kept: what `atpay plan` and `apply` need.
+    With validation errors the plan has no tenant plans.
     """
-    run = validation
-    if run is None:
-        run = validate_paths(
-            paths,
-            policies=load_policies(policy_dirs),
-            file_rules=_file_rules(identities),
-            today=today,
-            keep_manifests=True,
-        )
-    plan = Plan(paths=tuple(paths), created_at=now, store=store.url, user=user, validation=run)
-    if run.has_errors():
-        return plan
-    plan.files = file_digests(paths)
-    manifests = select(run.manifests, tenants)
-    run.manifests = []  # the plans carry them from here
-    reader = KeyReader(identities)
-    interner = _Interner()
-    for start in range(0, len(manifests), BATCH):
-        batch = manifests[start : start + BATCH]
-        stored = store.read_tenants([m.tenant for m in batch])
-        for manifest in batch:
-            found = stored.get(manifest.tenant)
-            if found is None:
-                tenant_plan = missing_tenant(manifest, store=store.url)
-            else:
-                fps = None
-                if manifest.has_both_keys:
-                    salt = (found.record or {}).get("salt") or new_salt()
-                    fps = reader.fingerprints(manifest, salt=str(salt))
-                    plan.key_fingerprints[manifest.tenant] = fps
-                plan.state_versions[manifest.tenant] = found.version
-                tenant_plan = plan_tenant(
-                    manifest,
-                    interner.state(TenantState.from_dict(found.state)),
-                    found.record,
-                    key_fingerprints=fps,
-                    user=user,
-                    now=now,
-                    state_version=found.version,
-                )
-            plan.desired_digests[manifest.tenant] = desired_digest(
-                manifest, plan.key_fingerprints.get(manifest.tenant)
-            )
-            if tenant_plan.changed and found is not None and found.record is not None:
-                plan.records[manifest.tenant] = found.record
-            plan.tenant_plans.append(tenant_plan)
-            if on_tenant is not None:
-                on_tenant(tenant_plan)
-    reader.forget()
+    plan, manifests = start_plan(
+        paths,
+        store=store,
+        policy_dirs=policy_dirs,
+        identities=identities,
+        user=user,
+        now=now,
+        today=today,
+        tenants=tenants,
+        validation=validation,
+    )
+    for tenant_plan in iter_tenant_plans(
+        manifests, store=store, identities=identities, user=user, now=now, plan=plan
+    ):
+        plan.tenant_plans.append(tenant_plan)
+        if on_tenant is not None:
+            on_tenant(tenant_plan)
     return plan

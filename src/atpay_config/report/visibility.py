@@ -6,22 +6,32 @@ level, then every Client Portal level), each element of that audience's kind
 with whether it is visible before and after, and the warnings that concern it
 (AT-15, AT-20, AT-21) beside it. Everything here is pure: states in, values out.
 
+The report is lazy: its `tenants` are built one at a time as a renderer asks for
+them, so a report over a stream of 10,000 tenant plans keeps one tenant's model
+in memory, never the whole document (a report over a stream renders once).
+
 Renderers are listed in `REPORT_RENDERERS` (STYLE practice 2); each takes the
-report and returns a string. Text, Markdown and HTML are Jinja2 templates shipped
-in `report/templates/`; `render_template` renders a user's own template with the
-same context. The state holds key masks only, and no renderer shows even those.
+report and yields the output in chunks, tenant by tenant; `render(report, fmt)`
+joins them. Text, Markdown and HTML are Jinja2 templates shipped in
+`report/templates/`, rendered with `Template.generate`; `stream_template`
+renders a user's own template with the same context. The HTML page gets only
+compact per-tenant data and draws the screens in the browser. The state holds
+key masks only, and no renderer shows even those.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import textwrap
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import jinja2
+from markupsafe import Markup
 
 from atpay_config import __version__
 from atpay_config.autotask import ui
@@ -403,31 +413,31 @@ class TenantVisibility:
 
 @dataclass(frozen=True, slots=True)
 class VisibilityReport:
-    """Who sees what, per tenant and audience, before and after the apply."""
+    """Who sees what, per tenant and audience, before and after the apply.
 
-    tenants: tuple[TenantVisibility, ...]
+    `tenants` is lazy (a `TenantStream`): iterate it, don't index or count it.
+    """
+
+    tenants: Iterable[TenantVisibility]
     changes_only: bool = False
     audience: str | None = None  # the `--audience` filter, as given
 
-    @property
-    def changed(self) -> bool:
-        return any(t.changed for t in self.tenants)
-
-    @property
-    def audience_keys(self) -> list[tuple[str, str]]:
-        """Every audience in the report as (key, title), first seen first: the picker's options."""
-        seen: dict[str, str] = {}
-        for tenant in self.tenants:
-            for aud in tenant.audiences:
-                seen.setdefault(aud.key, aud.title)
-        return list(seen.items())
-
     def to_dict(self) -> dict[str, Any]:
-        """SPEC section 9: `{"version": 1, "tenants": [{"tenant", "audiences": [...]}]}`."""
+        """SPEC section 9 as one value: for small reports and tests (`iter_json` streams)."""
         return {"version": REPORT_VERSION, "tenants": [t.to_dict() for t in self.tenants]}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+        return "".join(iter_json(self))
+
+
+def iter_json(report: VisibilityReport) -> Iterator[str]:
+    """SPEC section 9 tenant by tenant, byte for byte what `json.dumps(indent=2)` writes."""
+    head = f'{{\n  "version": {REPORT_VERSION},\n  "tenants": ['
+    for tenant in report.tenants:
+        body = json.dumps(tenant.to_dict(), indent=2, ensure_ascii=False)
+        yield head + "\n" + textwrap.indent(body, "    ")
+        head = ","
+    yield f"{head}]\n}}" if head != "," else "\n  ]\n}"
 
 
 # --- building ----------------------------------------------------------------------------
@@ -461,30 +471,87 @@ def build_visibility(
     (`LEVEL`, or `staff:LEVEL` / `portal:LEVEL`; case-insensitive) and raises
     AtpayError when no tenant has one; `changes_only` drops audiences whose view
     does not change, then tenants left with none.
+
+    Nothing is built for a tenant until a renderer reaches it. Items that are a
+    sequence (a list) can be rendered any number of times; any other iterable
+    (a generator, the plan stream) once. The stream is started here, up to its
+    first tenant, so an unknown `--audience` fails before any output is written.
     """
     wanted = {tenant} if isinstance(tenant, str) else None if tenant is None else set(tenant)
-    match = _audience_matcher(audience)
-    tenants: list[TenantVisibility] = []
-    matched_any = False
-    known: dict[str, None] = {}
-    for item in items:
-        name, labels, before, after, note = _unpack(item)
-        if wanted is not None and name not in wanted:
-            continue
-        views = []
-        for aud in _audiences(before, after):
-            known.setdefault(f"{aud.kind}:{aud.level}")
-            if not match(aud):
+    stream = TenantStream(
+        items, wanted=wanted, audience=audience, changes_only=changes_only
+    )
+    stream.prime()
+    return VisibilityReport(stream, changes_only=changes_only, audience=audience)
+
+
+class TenantStream:
+    """A report's tenants, each `TenantVisibility` built as the renderer asks for it."""
+
+    def __init__(
+        self,
+        items: Iterable[TenantPlan | ReportItem],
+        *,
+        wanted: set[str] | None,
+        audience: str | None,
+        changes_only: bool,
+    ) -> None:
+        self._items = items
+        self._once = not isinstance(items, Sequence)
+        self._wanted = wanted
+        self._audience = audience
+        self._match = _audience_matcher(audience)
+        self._changes_only = changes_only
+        self._started: Iterator[TenantVisibility] | None = None
+        self._used = False
+
+    def prime(self) -> None:
+        """Build up to the first tenant now: an unknown audience raises before any output."""
+        if not self._once:
+            if self._audience is not None:
+                next(self._build(), None)
+            return
+        built = self._build()
+        first = next(built, None)
+        self._started = built if first is None else itertools.chain((first,), built)
+
+    def __iter__(self) -> Iterator[TenantVisibility]:
+        if not self._once:
+            return self._build()
+        if self._used:
+            raise RuntimeError("this report reads a stream of tenants: it can be rendered once")
+        self._used = True
+        started, self._started = self._started, None
+        return started if started is not None else self._build()
+
+    def _build(self) -> Iterator[TenantVisibility]:
+        # With an --audience filter, tenants are held back until one has a matching
+        # level (they carry no audience rows, so holding them is cheap): with none at
+        # all the filter is a mistake, reported before anything is shown.
+        held: list[TenantVisibility] | None = [] if self._audience is not None else None
+        known: dict[str, None] = {}
+        for item in self._items:
+            name, labels, before, after, note = _unpack(item)
+            if self._wanted is not None and name not in self._wanted:
                 continue
-            matched_any = True
-            view = _audience_visibility(aud, before, after)
-            if changes_only and not view.changed:
+            views = []
+            matched = False
+            for aud in _audiences(before, after):
+                if held is not None:
+                    known.setdefault(f"{aud.kind}:{aud.level}")
+                if not self._match(aud):
+                    continue
+                matched = True
+                view = _audience_visibility(aud, before, after)
+                if self._changes_only and not view.changed:
+                    continue
+                views.append(view)
+            if self._changes_only and not views:
+                if held is not None and matched:
+                    yield from held
+                    held = None
                 continue
-            views.append(view)
-        if changes_only and not views:
-            continue
-        tenants.append(
-            TenantVisibility(
+            built = TenantVisibility(
                 tenant=name,
                 labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
                 before=Stage.of(before),
@@ -492,13 +559,20 @@ def build_visibility(
                 audiences=tuple(views),
                 note=note,
             )
-        )
-    if audience is not None and not matched_any and known:
-        raise AtpayError(
-            f"--audience {audience!r}: no tenant has that security level; "
-            f"choose one of: {', '.join(known)}"
-        )
-    return VisibilityReport(tuple(tenants), changes_only=changes_only, audience=audience)
+            if held is None:
+                yield built
+                continue
+            held.append(built)
+            if matched:
+                yield from held
+                held = None
+        if held is not None:
+            if known:
+                raise AtpayError(
+                    f"--audience {self._audience!r}: no tenant has that security level; "
+                    f"choose one of: {', '.join(known)}"
+                )
+            yield from held
 
 
 def _unpack(
@@ -573,7 +647,9 @@ def _visible(state: TenantState, audience: Audience) -> dict[str, tuple[UiWarnin
 
 
 class ReportRenderer(Protocol):
-    def __call__(self, report: VisibilityReport, *, color: bool = False) -> str: ...
+    """Yields the report in chunks, tenant by tenant, ending with exactly one newline."""
+
+    def __call__(self, report: VisibilityReport, *, color: bool = False) -> Iterator[str]: ...
 
 
 _ANSI: Final = {
@@ -644,7 +720,11 @@ def _environment() -> jinja2.Environment:
 
 
 def template_context(report: VisibilityReport, *, color: bool = False) -> dict[str, Any]:
-    """What every template sees, shipped or `--template`: documented in the templates' README."""
+    """What every template sees, shipped or `--template`: documented in the templates' README.
+
+    `tenants` is lazy: loop over it once (`{% for %}…{% else %}…{% endfor %}` for
+    the empty case); `length`, indexing or a second loop are not available.
+    """
 
     def paint(text: object, style: str) -> str:
         return _paint(text, style, color=color)
@@ -662,43 +742,83 @@ def template_context(report: VisibilityReport, *, color: bool = False) -> dict[s
     }
 
 
-def _render(name: str, report: VisibilityReport, *, color: bool = False, **extra: Any) -> str:
+CHUNK_CHARS: Final = 1 << 16
+"""Output is written in chunks of about this many characters, not one per template event."""
+
+
+def _tidy(pieces: Iterable[str]) -> Iterator[str]:
+    """`"".join(pieces).strip("\n") + "\n"`, in chunks: no leading blank line, one final newline."""
+    buffer: list[str] = []
+    size = 0
+    held = ""  # trailing newlines, written only if more text follows
+    started = False
+    for piece in pieces:
+        if not started:
+            piece = piece.lstrip("\n")
+            if not piece:
+                continue
+            started = True
+        body = piece.rstrip("\n")
+        if not body:
+            held += piece
+            continue
+        buffer += (held, body)
+        size += len(held) + len(body)
+        held = piece[len(body) :]
+        if size >= CHUNK_CHARS:
+            yield "".join(buffer)
+            buffer, size = [], 0
+    buffer.append("\n")
+    yield "".join(buffer)
+
+
+def _generate(
+    name: str, report: VisibilityReport, *, color: bool = False, **extra: Any
+) -> Iterator[str]:
     template = _environment().get_template(name)
-    return template.render(**template_context(report, color=color), **extra).strip("\n")
+    return _tidy(template.generate(**template_context(report, color=color), **extra))
 
 
-def render_text(report: VisibilityReport, *, color: bool = False) -> str:
+def stream_text(report: VisibilityReport, *, color: bool = False) -> Iterator[str]:
     """The terminal view: each audience's screens as Autotask menus, `+` appears, `−` disappears."""
-    return _render("visibility.txt.j2", report, color=color)
+    return _generate("visibility.txt.j2", report, color=color)
+
+
+def stream_markdown(report: VisibilityReport, *, color: bool = False) -> Iterator[str]:
+    """A pull-request comment: per tenant, audience × element tables; changes bold."""
+    return _generate("visibility.md.j2", report, heading="##", standalone=True)
+
+
+def stream_html(report: VisibilityReport, *, color: bool = False) -> Iterator[str]:
+    """One self-contained page (inline CSS/JS, a CSP forbidding every request) an admin opens.
+
+    The screens' markup is written once, as `<template>`s; per tenant only compact
+    data goes into the page (`PageData`), and the page's script draws the chosen
+    tenant and audience with DOM calls.
+    """
+    return _generate("visibility.html.j2", report, page=PageData())
+
+
+def stream_json(report: VisibilityReport, *, color: bool = False) -> Iterator[str]:
+    """SPEC section 9, with `added`, `removed` and `warnings` inside each audience object."""
+    return _tidy(iter_json(report))
 
 
 def visibility_markdown_section(report: VisibilityReport, *, heading: str = "###") -> str:
     """The "who sees what" section `atpay plan --format markdown` embeds in its PR comment."""
-    return _render("visibility.md.j2", report, heading=heading, standalone=False)
+    return "".join(
+        _generate("visibility.md.j2", report, heading=heading, standalone=False)
+    ).rstrip("\n")
 
 
-def render_markdown(report: VisibilityReport, *, color: bool = False) -> str:
-    """A pull-request comment: per tenant, audience × element tables; changes bold."""
-    return _render("visibility.md.j2", report, heading="##", standalone=True)
-
-
-def render_html(report: VisibilityReport, *, color: bool = False) -> str:
-    """One self-contained page (inline CSS/JS, a CSP forbidding every request) an admin opens."""
-    return _render("visibility.html.j2", report)
-
-
-def render_json(report: VisibilityReport, *, color: bool = False) -> str:
-    """SPEC section 9, with `added`, `removed` and `warnings` inside each audience object."""
-    return report.to_json()
-
-
-def render_template(
+def stream_template(
     report: VisibilityReport, source: str, *, name: str, color: bool = False
-) -> str:
-    """A user's own template (`--template FILE`), with the shipped templates' context.
+) -> Iterator[str]:
+    """A user's own template (`--template FILE`), with the shipped templates' lazy context.
 
     Autoescaped when `name` ends in .html/.htm/.xml (a trailing .j2 ignored); the
-    shipped templates can be extended or included by name.
+    shipped templates can be extended or included by name. Errors are AtpayError,
+    raised when compiling or, for an undefined name, when the output reaches it.
     """
     env = _configure(
         jinja2.Environment(
@@ -711,17 +831,152 @@ def render_template(
     )
     try:
         template = env.from_string(source)
-        return template.render(**template_context(report, color=color)).rstrip("\n")
     except jinja2.TemplateSyntaxError as exc:
         raise AtpayError(f"{name}:{exc.lineno}: template error: {exc.message}") from None
+    return _user_output(template, report, name=name, color=color)
+
+
+def _user_output(
+    template: jinja2.Template, report: VisibilityReport, *, name: str, color: bool
+) -> Iterator[str]:
+    try:
+        yield from _tidy(template.generate(**template_context(report, color=color)))
     except jinja2.UndefinedError as exc:
         raise AtpayError(f"{name}: template error: {exc.message}") from None
+    except TypeError as exc:
+        raise AtpayError(
+            f"{name}: template error: {exc} (tenants can be looped over once, not counted)"
+        ) from None
 
 
 REPORT_RENDERERS: Final[dict[str, ReportRenderer]] = {
-    "text": render_text,
-    "markdown": render_markdown,
-    "html": render_html,
-    "json": render_json,
+    "text": stream_text,
+    "markdown": stream_markdown,
+    "html": stream_html,
+    "json": stream_json,
 }
 """The one list of `atpay report --format` choices (STYLE practice 2)."""
+
+
+def render(report: VisibilityReport, fmt: str, *, color: bool = False) -> str:
+    """The whole output of one format as a string, without its final newline (small reports)."""
+    return "".join(REPORT_RENDERERS[fmt](report, color=color)).removesuffix("\n")
+
+
+def render_text(report: VisibilityReport, *, color: bool = False) -> str:
+    return render(report, "text", color=color)
+
+
+def render_markdown(report: VisibilityReport, *, color: bool = False) -> str:
+    return render(report, "markdown")
+
+
+def render_html(report: VisibilityReport, *, color: bool = False) -> str:
+    return render(report, "html")
+
+
+def render_json(report: VisibilityReport, *, color: bool = False) -> str:
+    return render(report, "json")
+
+
+def render_template(
+    report: VisibilityReport, source: str, *, name: str, color: bool = False
+) -> str:
+    """`stream_template`, joined, without its final newline."""
+    return "".join(stream_template(report, source, name=name, color=color)).removesuffix("\n")
+
+
+# --- the HTML page's data ------------------------------------------------------------------
+
+# In a <script type="application/json"> block, `</script>` or `<!--` in a value would
+# end or confuse the block: JSON's own \u escapes keep every <, > and & out of the page.
+_SCRIPT_SAFE: Final = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+_BIT: Final = {e.id: 1 << i for i, e in enumerate(ELEMENTS)}
+_INDEX: Final = {e.id: i for i, e in enumerate(ELEMENTS)}
+
+
+def script_json(value: object) -> Markup:
+    """`value` as compact JSON that is inert inside a `<script type="application/json">`."""
+    return Markup(
+        json.dumps(value, ensure_ascii=False, separators=(",", ":")).translate(_SCRIPT_SAFE)
+    )
+
+
+class PageData:
+    """The HTML page's data: a compact line per tenant, then the tables those lines point into.
+
+    A tenant is `[name, labels, before stage, after stage, note, audiences]`, an
+    audience `[kind, level, before mask, after mask, before warnings, after
+    warnings]` where bit i of a mask is `ELEMENTS[i]` and a warning is `[element
+    index, warning index]`. Stages, warnings and audience titles are each written
+    once, in `index()` after the last tenant (the page's script runs after it).
+    """
+
+    def __init__(self) -> None:
+        self._stages: dict[Stage, int] = {}
+        self._warnings: dict[UiWarning, int] = {}
+        self._audiences: dict[str, str] = {}
+        self.count = 0
+
+    @staticmethod
+    def meta() -> Markup:
+        """What never changes: the elements and the screens they are drawn on."""
+        return script_json(
+            {
+                "elements": [
+                    [e.id, e.label, e.location, list(e.facts), e.kind] for e in ELEMENTS
+                ],
+                "screens": [
+                    [s.id, s.title, s.kind, [_INDEX[e.id] for e in s.elements]] for s in SCREENS
+                ],
+                "kinds": KIND_TITLES,
+            }
+        )
+
+    def tenant(self, tenant: TenantVisibility) -> Markup:
+        self.count += 1
+        return script_json(
+            [
+                tenant.tenant,
+                [list(pair) for pair in tenant.labels],
+                self._stage(tenant.before),
+                self._stage(tenant.after),
+                tenant.note,
+                [self._audience(a) for a in tenant.audiences],
+            ]
+        )
+
+    def _stage(self, stage: Stage) -> int:
+        return self._stages.setdefault(stage, len(self._stages))
+
+    def _audience(self, aud: AudienceVisibility) -> list[Any]:
+        self._audiences.setdefault(aud.key, aud.title)
+        masks = [0, 0]
+        warned: list[list[list[int]]] = [[], []]
+        for row in aud.rows:
+            for side, (seen, warnings) in enumerate(
+                ((row.before, row.warnings_before), (row.after, row.warnings_after))
+            ):
+                if seen:
+                    masks[side] |= _BIT[row.id]
+                warned[side] += [
+                    [_INDEX[row.id], self._warnings.setdefault(w, len(self._warnings))]
+                    for w in warnings
+                ]
+        return [aud.kind, aud.level, *masks, *warned]
+
+    def index(self) -> Markup:
+        """The shared tables, after every tenant: stages, warnings, audiences first seen first."""
+        return script_json(
+            {
+                "stages": [
+                    [s.describe, s.keys_saved, list(s.autotask_types), list(s.portal_types)]
+                    for s in self._stages
+                ],
+                "warnings": [[w.fact, w.message] for w in self._warnings],
+                "audiences": [list(pair) for pair in self._audiences.items()],
+                "count": self.count,
+            }
+        )

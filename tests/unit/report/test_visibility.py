@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.unit.report.visibility_scenarios import (
@@ -29,14 +31,18 @@ from atpay_config.plan.planner import TenantPlan
 from atpay_config.report.visibility import (
     REPORT_RENDERERS,
     SCREENS,
+    TenantVisibility,
     VisibilityReport,
     autoescape_for,
     build_visibility,
+    iter_json,
     markdown_text,
+    render,
     render_html,
     render_markdown,
     render_template,
     render_text,
+    script_json,
     terminal_text,
     visibility_markdown_section,
 )
@@ -57,6 +63,17 @@ CP_CC = "client_portal.credit_card"
 CP_EC = "client_portal.echeck"
 
 STAFF_ALL = [LINK, FIELDS, SEARCH, BUTTON, OPTION, PP_CC, PP_EC]
+STAFF_ALL_BY_ELEMENT_ORDER = [e.id for e in ELEMENTS if e.id in STAFF_ALL]
+
+
+def first(report: VisibilityReport) -> TenantVisibility:
+    return next(iter(report.tenants))
+
+
+def tenant_data(page: str) -> list[list[Any]]:
+    """The HTML page's per-tenant JSON blocks, parsed."""
+    marker = '<script type="application/json" class="atpay-tenant">'
+    return [json.loads(block.split("</script>", 1)[0]) for block in page.split(marker)[1:]]
 
 
 def audience(report: VisibilityReport, kind: str, level: str, tenant: int = 0) -> dict[str, object]:
@@ -149,7 +166,7 @@ def test_at15_warning_sits_beside_process_payment_only() -> None:
         (OPTION, "AT-15"),
     }
     assert audience(report, "portal", "Manager")["warnings"] == []
-    [note] = report.tenants[0].warnings
+    [note] = first(report).warnings
     assert note.fact == "AT-15"
     assert note.elements == ("Process Payment button", "Process Payment option")
 
@@ -170,7 +187,7 @@ def test_changes_only_drops_unchanged_audiences_and_tenants() -> None:
     report = build_visibility(multi_tenant(), changes_only=True)
     names = [t.tenant for t in report.tenants]
     assert "maple" not in names  # nothing changes there
-    contoso = report.tenants[0]
+    contoso = first(report)
     assert "User" not in [a.level for a in contoso.audiences if a.kind == "portal"]
     assert all(a.changed for t in report.tenants for a in t.audiences)
     assert "No tenant changes" in render_text(build_visibility([outside_us()], changes_only=True))
@@ -178,12 +195,12 @@ def test_changes_only_drops_unchanged_audiences_and_tenants() -> None:
 
 def test_audience_filter_by_level_matches_both_kinds_case_insensitively() -> None:
     report = build_visibility([inactive_to_enabled()], audience="manager")
-    assert [a.key for a in report.tenants[0].audiences] == ["staff:Manager", "portal:Manager"]
+    assert [a.key for a in first(report).audiences] == ["staff:Manager", "portal:Manager"]
 
 
 def test_audience_filter_with_a_kind() -> None:
     report = build_visibility([inactive_to_enabled()], audience="portal:Manager")
-    assert [a.key for a in report.tenants[0].audiences] == ["portal:Manager"]
+    assert [a.key for a in first(report).audiences] == ["portal:Manager"]
 
 
 def test_unknown_audience_names_the_levels() -> None:
@@ -232,8 +249,8 @@ def test_every_element_is_on_exactly_one_screen() -> None:
 
 def test_no_key_material_reaches_any_output() -> None:
     report = build_visibility(multi_tenant())
-    for name, render in REPORT_RENDERERS.items():
-        out = render(report)
+    for name in REPORT_RENDERERS:
+        out = render(report, name)
         # the masks in the state hold a fingerprint prefix (a1b2, c3d4): never shown
         assert "a1b2" not in out and "c3d4" not in out, name
 
@@ -295,8 +312,17 @@ def test_markdown_escapes_markup_and_table_syntax() -> None:
 def test_html_escapes_everything_from_data() -> None:
     page = render_html(build_visibility([hostile()]))
     assert HOSTILE not in page
-    assert page.count("<script") == 1  # ours, with no data in it
-    assert "evil&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert page.count("<script>") == 1  # ours; the rest is data the browser never runs
+    assert page.count("</script>") == page.count("<script")  # no value ended a block early
+    [data] = tenant_data(page)
+    assert data[0] == f"evil{HOSTILE}"  # the value, intact, once parsed
+    assert "evil\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in page
+
+
+def test_script_json_keeps_markup_out_of_the_page() -> None:
+    raw = script_json(["</script><!-- & \u2028"])
+    assert "<" not in raw and ">" not in raw and "&" not in raw and "\u2028" not in raw
+    assert json.loads(raw) == ["</script><!-- & \u2028"]
 
 
 def test_html_forbids_every_request() -> None:
@@ -306,10 +332,29 @@ def test_html_forbids_every_request() -> None:
     assert "@import" not in page and "url(" not in page
 
 
-def test_html_has_a_tooltip_with_the_facts_on_each_element() -> None:
+def test_html_writes_screens_once_and_per_tenant_only_compact_data() -> None:
+    one = render_html(build_visibility([inactive_to_enabled()]))
+    many = render_html(build_visibility([inactive_to_enabled()] * 50))
+    assert one.count('<template id="screen-') == len(SCREENS)
+    assert many.count('<template id="screen-') == len(SCREENS)
+    assert 'data-slot="admin.payment_processing_link"' in one
+    per_tenant = (len(many) - len(one)) / 49
+    assert per_tenant < 700, per_tenant  # bytes: ids as bits, stages and warnings shared
     page = render_html(build_visibility([inactive_to_enabled()], audience="staff:Manager"))
-    assert 'data-element="admin.payment_processing_link"' in page
-    assert "Facts: AT-2, AT-4, AT-17" in page
+    [data] = tenant_data(page)
+    tenant, _labels, before, after, note, [aud] = data
+    assert (tenant, aud[0], aud[1]) == ("contoso", "staff", "Manager")
+    assert before != after and note is None
+    bits = [e.id for i, e in enumerate(ELEMENTS) if aud[3] >> i & 1]
+    assert bits == STAFF_ALL_BY_ELEMENT_ORDER
+
+
+def test_html_meta_carries_the_facts_for_the_tooltips() -> None:
+    page = render_html(build_visibility([]))
+    marker = '<script type="application/json" id="atpay-meta">'
+    meta = json.loads(page.split(marker)[1].split("<")[0])
+    link = meta["elements"][0]
+    assert link[0] == "admin.payment_processing_link" and link[3] == ["AT-2", "AT-4", "AT-17"]
 
 
 @pytest.mark.parametrize(
@@ -341,6 +386,17 @@ def test_user_template_sees_the_shipped_context() -> None:
     assert out.splitlines()[0] == "northwind/staff:System Administrator: "
 
 
+def test_the_readme_example_template_runs_in_one_pass() -> None:
+    readme = Path(__file__).resolve().parents[3] / "src/atpay_config/report/templates/README.md"
+    source = readme.read_text(encoding="utf-8").split("```jinja\n", 1)[1].split("```", 1)[0]
+    out = render_template(build_visibility(iter([outside_us(), deactivation()])), source, name="x")
+    assert out.endswith("2 tenant(s)")
+    assert "northwind / Staff · Manager" in out
+    assert render_template(build_visibility([]), source, name="x").split() == [
+        "No", "tenants.", "0", "tenant(s)",
+    ]
+
+
 def test_user_template_errors_name_the_file_and_line() -> None:
     with pytest.raises(AtpayError, match=r"mine\.txt:2: template error"):
         render_template(build_visibility([]), "ok\n{% for %}", name="mine.txt")
@@ -350,9 +406,9 @@ def test_user_template_errors_name_the_file_and_line() -> None:
 
 def test_empty_report_renders_in_every_format() -> None:
     report = build_visibility([])
-    for render in REPORT_RENDERERS.values():
-        assert render(report)
-    assert json.loads(REPORT_RENDERERS["json"](report)) == {
+    for fmt in REPORT_RENDERERS:
+        assert render(report, fmt)
+    assert json.loads(render(report, "json")) == {
         "version": 1,
         "tenants": [],
     }
@@ -364,10 +420,84 @@ def test_empty_report_renders_in_every_format() -> None:
 @pytest.mark.parametrize(("name", "fmt"), [("text", "text"), ("markdown", "markdown")])
 def test_golden(name: str, fmt: str) -> None:
     """The multi-tenant example, pinned; ATPAY_REGEN_GOLDEN=1 rewrites (review the diff)."""
-    out = REPORT_RENDERERS[fmt](build_visibility(multi_tenant())) + "\n"
+    out = "".join(REPORT_RENDERERS[fmt](build_visibility(multi_tenant())))
     path = GOLDEN / f"{name}.golden"
     if REGEN:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(out, encoding="utf-8")
     assert path.exists(), f"{path} missing; run with ATPAY_REGEN_GOLDEN=1 and review it"
     assert out == path.read_text(encoding="utf-8")
+
+
+# --- laziness -----------------------------------------------------------------------------
+
+
+def _exploding(items: list[Any], *, after: int, seen: list[str]) -> Iterator[Any]:
+    """The items, then an error: a stand-in for a plan stream that fails part way."""
+    for item in items[:after]:
+        seen.append(item[0])
+        yield item
+    raise RuntimeError(f"stream broke after {after} tenants")
+
+
+@pytest.mark.parametrize("fmt", list(REPORT_RENDERERS))
+def test_each_tenant_is_written_before_the_next_is_read(
+    monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """Fed a stream that breaks at its third tenant, the first two were already written."""
+    monkeypatch.setattr("atpay_config.report.visibility.CHUNK_CHARS", 1)  # no batching
+    items = multi_tenant()
+    seen: list[str] = []
+    report = build_visibility(_exploding(items, after=2, seen=seen))
+    assert seen == [items[0][0]]  # started up to its first tenant, no further
+    written: list[str] = []
+    with pytest.raises(RuntimeError, match="after 2 tenants"):
+        for chunk in REPORT_RENDERERS[fmt](report):
+            written.append(chunk)
+    out = "".join(written)
+    assert items[0][0] in out and items[1][0] in out
+
+
+def test_a_report_over_a_stream_renders_once() -> None:
+    reads = 0
+
+    def stream() -> Iterator[Any]:
+        nonlocal reads
+        for item in multi_tenant():
+            reads += 1
+            yield item
+
+    report = build_visibility(stream())
+    text = render_text(report)
+    assert reads == len(multi_tenant())
+    assert text == render_text(build_visibility(multi_tenant()))
+    with pytest.raises(RuntimeError, match="rendered once"):
+        render_text(report)
+
+
+def test_a_report_over_a_list_renders_again() -> None:
+    report = build_visibility(multi_tenant())
+    assert render_text(report) == render_text(report)
+
+
+def test_unknown_audience_fails_before_any_output_from_a_stream() -> None:
+    with pytest.raises(AtpayError, match="no tenant has that security level"):
+        build_visibility(iter(multi_tenant()), audience="Janitor")
+
+
+def test_audience_found_late_keeps_earlier_tenants() -> None:
+    later = fixture("late", securityLevels=[{"name": "Night Clerk", "admin": []}])
+    items = [*multi_tenant(), ("late", {}, later, later)]
+    report = build_visibility(iter(items), audience="Night Clerk")
+    tenants = list(report.tenants)
+    assert [t.tenant for t in tenants] == [item[0] for item in items]
+    assert [a.key for a in tenants[-1].audiences] == ["staff:Night Clerk"]
+    assert all(not t.audiences for t in tenants[:-1])
+
+
+def test_streamed_json_is_byte_for_byte_json_dumps() -> None:
+    for items in ([], [inactive_to_enabled()], multi_tenant()):
+        report = build_visibility(items)
+        expected = json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
+        assert "".join(iter_json(report)) == expected
+        assert render(report, "json") == expected
