@@ -22,6 +22,7 @@ test: $(BIN)/atpay
 	$(BIN)/pytest
 
 bench: $(BIN)/atpay
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/validate.py
 	$(BIN)/python benchmarks/plan_apply.py
 	$(BIN)/python benchmarks/secrets.py
