@@ -130,3 +130,11 @@ def test_rules_reference_is_current(run_cli: RunCli) -> None:
     assert (REPO / "docs" / "rules.md").read_text() == generated, (
         "run: atpay policy docs > docs/rules.md"
     )
+
+
+def test_an_unreadable_identity_file_is_an_io_error(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(tmp_path / "missing.txt"))
+    result = run_cli("validate", TENANTS, exit=2)
+    assert "missing.txt" in result.stderr and "Traceback" not in result.stderr

@@ -72,9 +72,14 @@ def run_validation(
 
 
 def _load_identities() -> list[Identity]:
+    """The sops identities; an unreadable or malformed identity file is an I/O problem (exit 2)."""
+    from atpay_config.errors import SecretsError, UsageError
     from atpay_config.secrets.identities import load_identities
 
-    return load_identities()
+    try:
+        return load_identities()
+    except SecretsError as exc:
+        raise UsageError(exc.message, hint=exc.hint) from None
 
 
 def validation_result(run: ValidationRun) -> ValidationResult:
