@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import EXAMPLES, RunCli
+from tests.spec_ids import LINK
 
 from atpay_config.cli import report as report_cli
 
 TENANTS = str(EXAMPLES / "tenants")
 FIXTURES = str(EXAMPLES / "fixtures")
 DEMO_KEY = EXAMPLES / "demo-identity" / "age-demo.key"
-LINK = "admin.payment_processing_link"
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,20 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.spec_ids import (
+    BUTTON,
+    CP_CC,
+    CP_EC,
+    FIELDS,
+    FORM,
+    LINK,
+    OPTION,
+    PAY,
+    PP_CC,
+    PP_EC,
+    SEARCH,
+    SPEC_SECTION_8_IDS,
+)
 
 from atpay_config.autotask import operations as ops
 from atpay_config.autotask.operations import WriteResult
@@ -27,19 +41,6 @@ from atpay_config.manifest.model import Environment, PaymentType
 NOW = "2025-06-01T12:00:00Z"
 BOT = "gitops-bot"
 
-LINK = "admin.payment_processing_link"
-FORM = "admin.payment_processing.sales_contact_form"
-FIELDS = "admin.payment_processing.integration_fields"
-SEARCH = "payments.search_page"
-BUTTON = "invoice.process_payment_button"
-OPTION = "invoice_history.process_payment_option"
-PP_CC = "process_payment.credit_card"
-PP_EC = "process_payment.echeck"
-PAY = "client_portal.make_a_payment"
-CP_CC = "client_portal.credit_card"
-CP_EC = "client_portal.echeck"
-
-SPEC_SECTION_8_IDS = [LINK, FORM, FIELDS, SEARCH, BUTTON, OPTION, PP_CC, PP_EC, PAY, CP_CC, CP_EC]
 
 FIXTURE: dict[str, Any] = {
     "apiVersion": "atpay/v1",

@@ -10,6 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.spec_ids import (
+    BUTTON,
+    CP_CC,
+    FIELDS,
+    FORM,
+    LINK,
+    OPTION,
+    PAY,
+    PP_CC,
+    PP_EC,
+    SEARCH,
+)
 from tests.unit.report.visibility_scenarios import (
     HOSTILE,
     activated,
@@ -50,17 +62,6 @@ from atpay_config.report.visibility import (
 GOLDEN = Path(__file__).resolve().parents[2] / "data" / "report" / "visibility"
 REGEN = os.environ.get("ATPAY_REGEN_GOLDEN") == "1"
 
-LINK = "admin.payment_processing_link"
-FORM = "admin.payment_processing.sales_contact_form"
-FIELDS = "admin.payment_processing.integration_fields"
-SEARCH = "payments.search_page"
-BUTTON = "invoice.process_payment_button"
-OPTION = "invoice_history.process_payment_option"
-PP_CC = "process_payment.credit_card"
-PP_EC = "process_payment.echeck"
-PAY = "client_portal.make_a_payment"
-CP_CC = "client_portal.credit_card"
-CP_EC = "client_portal.echeck"
 
 STAFF_ALL = [LINK, FIELDS, SEARCH, BUTTON, OPTION, PP_CC, PP_EC]
 STAFF_ALL_BY_ELEMENT_ORDER = [e.id for e in ELEMENTS if e.id in STAFF_ALL]
